@@ -1,0 +1,166 @@
+//! `univid`: the command line. Thin: it parses arguments and calls the library.
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use burn::tensor::Device;
+use univid::data::{caption, write_record, Digits, RecordLayout, Split, World, WorldConfig};
+use univid::model::{gate_row, Modality, ModelConfig, Task, UniVid, Weights};
+
+#[derive(Parser)]
+#[command(name = "univid", version, about = "UniVid: understand and generate Moving MNIST video")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write clips of the Captioned Moving MNIST world: GIF + PNG frames + JSON labels, or a
+    /// binary record stream for the trainer.
+    Data {
+        #[arg(long, default_value = "test")]
+        split: String,
+        #[arg(long, default_value_t = 8)]
+        n: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// First clip index of the stream.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Output folder (one sub-folder per clip).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write binary training records to stdout instead (`--n 0` = endless).
+        #[arg(long)]
+        stream: bool,
+        /// `standard` (2 digits), `training` (1–2 digits) or `benchmark` (continuous directions).
+        #[arg(long, default_value = "standard")]
+        world: String,
+    },
+    /// Print a model config, its parameter count and (with --weights) the learned expert gates.
+    Info {
+        #[arg(long, default_value = "small")]
+        config: String,
+        /// A model folder (config.json + model.safetensors) instead of a preset.
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Write the compact digit file the browser loads for sample clips.
+    Digits {
+        #[arg(long, default_value = "test")]
+        split: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn world_config(name: &str) -> Result<WorldConfig, String> {
+    match name {
+        "standard" => Ok(WorldConfig::standard()),
+        "training" => Ok(WorldConfig::training()),
+        "benchmark" => Ok(WorldConfig::benchmark()),
+        other => Err(format!("unknown world '{other}' (standard, training, benchmark)")),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Data { split, n, seed, start, out, stream, world } => {
+            let split = Split::parse(&split)?;
+            let world = World::new(world_config(&world)?, Digits::locate()?)?;
+            if stream {
+                return stream_records(&world, split, seed, start, n);
+            }
+            let out = out.ok_or("--out DIR is required unless --stream is given")?;
+            for index in start..start + n {
+                let (clip, truth) = world.clip(split, seed, index);
+                let dir = out.join(format!("{:?}-{seed}-{index:06}", split).to_lowercase());
+                clip.write_gif_and_pngs(&dir)?;
+                let labels = serde_json::json!({ "caption": caption(&truth), "truth": truth });
+                std::fs::write(dir.join("labels.json"), serde_json::to_string_pretty(&labels)?)?;
+                println!("{}  {}", dir.display(), caption(&truth));
+            }
+        }
+        Command::Info { config, model } => info(&config, model.as_deref())?,
+        Command::Digits { split, out } => {
+            let digits = Digits::locate()?.only(Split::parse(&split)?);
+            std::fs::write(&out, digits.to_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+fn stream_records(world: &World, split: Split, seed: u64, start: u64, n: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    RecordLayout::new(world.config.frames, world.config.size).write_header(&mut out)?;
+    let end = if n == 0 { u64::MAX } else { start + n };
+    for index in start..end {
+        let (clip, truth) = world.clip(split, seed, index);
+        if let Err(e) = write_record(&mut out, &clip, &truth) {
+            // The reader closing the pipe is the normal end of an endless stream.
+            if matches!(&e, univid::data::DataError::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe) {
+                return Ok(());
+            }
+            return Err(e.into());
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn info(preset: &str, model_dir: Option<&std::path::Path>) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(dir) = model_dir else {
+        let config = ModelConfig::preset(preset)?;
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "preset": preset, "parameters": config.parameter_count(), "config": config,
+        }))?);
+        return Ok(());
+    };
+    let (config, model) = load_model_dir(dir)?;
+    let gates: Vec<serde_json::Value> = model
+        .gate_weights()
+        .iter()
+        .enumerate()
+        .map(|(layer, rows)| {
+            let by_role: serde_json::Map<String, serde_json::Value> = GATE_ROLES
+                .iter()
+                .map(|(name, task, modality)| (name.to_string(), serde_json::json!(rows[gate_row(*task, *modality)])))
+                .collect();
+            serde_json::json!({ "layer": layer, "experts_per_role": by_role })
+        })
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+        "model": dir, "parameters": config.parameter_count(), "config": config, "gates": gates,
+    }))?);
+    Ok(())
+}
+
+/// The (task, modality) rows the trainer actually uses, with readable names.
+const GATE_ROLES: [(&str, Task, Modality); 8] = [
+    ("understand/video", Task::Understand, Modality::Video),
+    ("classify/text", Task::Classify, Modality::Text),
+    ("describe/text", Task::Describe, Modality::Text),
+    ("ask/text", Task::Ask, Modality::Text),
+    ("generate/text", Task::Generate, Modality::Text),
+    ("generate/video", Task::Generate, Modality::Video),
+    ("continue/text", Task::Continue, Modality::Text),
+    ("continue/video", Task::Continue, Modality::Video),
+];
+
+/// Reads `config.json` (its `model` entry) and `model.safetensors` from a model folder.
+fn load_model_dir(dir: &std::path::Path) -> Result<(ModelConfig, UniVid), Box<dyn std::error::Error>> {
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
+    let config: ModelConfig = serde_json::from_value(meta["model"].clone())?;
+    let weights = Weights::from_safetensors(&std::fs::read(dir.join("model.safetensors"))?, &config)?;
+    let model = UniVid::load(config.clone(), &weights, &Device::flex())?;
+    Ok((config, model))
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("univid: {e}");
+        std::process::exit(1);
+    }
+}

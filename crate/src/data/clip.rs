@@ -1,0 +1,286 @@
+//! A grayscale video clip (frames × height × width, u8), and its exchange formats: animated GIF
+//! and a folder of PNG frames — what `univid data` writes and what the CLI reads back.
+
+use super::error::{DataError, Result};
+use std::borrow::Cow;
+use std::path::Path;
+
+/// Frames are row-major u8 luminance, 0 = black background, 255 = full ink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Clip {
+    pub frames: usize,
+    pub height: usize,
+    pub width: usize,
+    pub pixels: Vec<u8>,
+}
+
+/// GIF frame delay in hundredths of a second (10 fps, the usual Moving MNIST playback).
+const GIF_DELAY: u16 = 10;
+
+impl Clip {
+    pub fn black(frames: usize, height: usize, width: usize) -> Self {
+        Self { frames, height, width, pixels: vec![0; frames * height * width] }
+    }
+
+    pub fn new(frames: usize, height: usize, width: usize, pixels: Vec<u8>) -> Result<Self> {
+        if frames == 0 || height == 0 || width == 0 {
+            return Err(DataError::Clip(format!("empty clip ({frames}×{height}×{width})")));
+        }
+        if pixels.len() != frames * height * width {
+            return Err(DataError::Clip(format!(
+                "{} pixels for {frames}×{height}×{width}",
+                pixels.len()
+            )));
+        }
+        Ok(Self { frames, height, width, pixels })
+    }
+
+    pub fn frame_len(&self) -> usize {
+        self.height * self.width
+    }
+
+    pub fn frame(&self, index: usize) -> &[u8] {
+        &self.pixels[index * self.frame_len()..(index + 1) * self.frame_len()]
+    }
+
+    pub fn frame_mut(&mut self, index: usize) -> &mut [u8] {
+        let len = self.frame_len();
+        &mut self.pixels[index * len..(index + 1) * len]
+    }
+
+    /// Frames `[start, end)` as a new clip.
+    pub fn slice(&self, start: usize, end: usize) -> Result<Self> {
+        if start >= end || end > self.frames {
+            return Err(DataError::Clip(format!("frames {start}..{end} of a {}-frame clip", self.frames)));
+        }
+        let len = self.frame_len();
+        Self::new(end - start, self.height, self.width, self.pixels[start * len..end * len].to_vec())
+    }
+
+    /// Resamples every frame to `height × width` by area averaging (downscale) or nearest pixel
+    /// (upscale), and the frame count by nearest index: how real videos become model input.
+    pub fn resized(&self, frames: usize, height: usize, width: usize) -> Result<Self> {
+        if frames == 0 || height == 0 || width == 0 {
+            return Err(DataError::Clip("cannot resize to an empty clip".into()));
+        }
+        let mut out = Clip::black(frames, height, width);
+        for f in 0..frames {
+            let source = self.frame((f * self.frames) / frames);
+            let target = out.frame_mut(f);
+            resize_frame(source, self.height, self.width, target, height, width);
+        }
+        Ok(out)
+    }
+
+    pub fn to_gif(&self) -> Result<Vec<u8>> {
+        let (w, h) = (dimension(self.width)?, dimension(self.height)?);
+        let palette: Vec<u8> = (0..=255u8).flat_map(|v| [v, v, v]).collect();
+        let mut bytes = Vec::new();
+        {
+            let mut encoder = gif::Encoder::new(&mut bytes, w, h, &palette).map_err(encode_err)?;
+            encoder.set_repeat(gif::Repeat::Infinite).map_err(encode_err)?;
+            for f in 0..self.frames {
+                let frame = gif::Frame {
+                    width: w,
+                    height: h,
+                    delay: GIF_DELAY,
+                    buffer: Cow::Borrowed(self.frame(f)),
+                    ..Default::default()
+                };
+                encoder.write_frame(&frame).map_err(encode_err)?;
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Decodes any animated GIF (palette, transparency, partial frames) to luminance frames at
+    /// its own size. At most `max_frames` frames are read so a hostile file cannot exhaust memory.
+    pub fn from_gif(bytes: &[u8], max_frames: usize) -> Result<Self> {
+        let mut options = gif::DecodeOptions::new();
+        options.set_color_output(gif::ColorOutput::RGBA);
+        options.set_memory_limit(gif::MemoryLimit::Bytes(std::num::NonZeroU64::new(64 << 20).expect("non-zero")));
+        let mut decoder = options.read_info(bytes).map_err(decode_err)?;
+        let (width, height) = (decoder.width() as usize, decoder.height() as usize);
+        let mut screen = vec![0u8; width * height];
+        let mut pixels = Vec::new();
+        let mut frames = 0;
+        while let Some(frame) = decoder.read_next_frame().map_err(decode_err)? {
+            if frames == max_frames {
+                return Err(DataError::Clip(format!("the GIF has more than {max_frames} frames")));
+            }
+            paste_rgba(frame, &mut screen, width, height);
+            pixels.extend_from_slice(&screen);
+            frames += 1;
+        }
+        Self::new(frames, height, width, pixels)
+    }
+
+    pub fn frame_to_png(&self, index: usize) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        {
+            let mut encoder =
+                png::Encoder::new(&mut bytes, self.width as u32, self.height as u32);
+            encoder.set_color(png::ColorType::Grayscale);
+            encoder.set_depth(png::BitDepth::Eight);
+            let mut writer = encoder.write_header().map_err(encode_err)?;
+            writer.write_image_data(self.frame(index)).map_err(encode_err)?;
+        }
+        Ok(bytes)
+    }
+
+    /// Frames from PNG files (any colour type, 8-bit), all of one size.
+    pub fn from_pngs(files: &[Vec<u8>]) -> Result<Self> {
+        let mut pixels = Vec::new();
+        let mut size = None;
+        for bytes in files {
+            let (w, h, gray) = decode_png_gray(bytes)?;
+            if *size.get_or_insert((w, h)) != (w, h) {
+                return Err(DataError::Clip("PNG frames differ in size".into()));
+            }
+            pixels.extend_from_slice(&gray);
+        }
+        let (width, height) = size.ok_or_else(|| DataError::Clip("no PNG frames".into()))?;
+        Self::new(files.len(), height, width, pixels)
+    }
+
+    /// Reads a clip from a `.gif` file or a folder of `.png` frames (sorted by name).
+    pub fn read(path: &Path, max_frames: usize) -> Result<Self> {
+        if path.is_dir() {
+            let mut names: Vec<_> = std::fs::read_dir(path)?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+                .collect();
+            names.sort();
+            if names.len() > max_frames {
+                return Err(DataError::Clip(format!("more than {max_frames} PNG frames")));
+            }
+            let files = names.iter().map(std::fs::read).collect::<std::io::Result<Vec<_>>>()?;
+            return Self::from_pngs(&files);
+        }
+        Self::from_gif(&std::fs::read(path)?, max_frames)
+    }
+
+    /// Writes `clip.gif` and `frame_000.png`… into `dir`.
+    pub fn write_gif_and_pngs(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("clip.gif"), self.to_gif()?)?;
+        for f in 0..self.frames {
+            std::fs::write(dir.join(format!("frame_{f:03}.png")), self.frame_to_png(f)?)?;
+        }
+        Ok(())
+    }
+}
+
+fn dimension(value: usize) -> Result<u16> {
+    u16::try_from(value).map_err(|_| DataError::Clip(format!("{value} px is too large for a GIF")))
+}
+
+fn encode_err(e: impl std::fmt::Display) -> DataError {
+    DataError::Decode(format!("encoding failed: {e}"))
+}
+
+fn decode_err(e: impl std::fmt::Display) -> DataError {
+    DataError::Decode(e.to_string())
+}
+
+/// ITU-R BT.601 luma, the usual grayscale of video.
+fn luma(r: u8, g: u8, b: u8) -> u8 {
+    ((299 * r as u32 + 587 * g as u32 + 114 * b as u32 + 500) / 1000) as u8
+}
+
+fn paste_rgba(frame: &gif::Frame<'_>, screen: &mut [u8], width: usize, height: usize) {
+    let (left, top) = (frame.left as usize, frame.top as usize);
+    let (fw, fh) = (frame.width as usize, frame.height as usize);
+    for y in 0..fh {
+        for x in 0..fw {
+            let (sx, sy) = (left + x, top + y);
+            let at = (y * fw + x) * 4;
+            let Some(px) = frame.buffer.get(at..at + 4) else { return };
+            if sx < width && sy < height && px[3] > 0 {
+                screen[sy * width + sx] = luma(px[0], px[1], px[2]);
+            }
+        }
+    }
+}
+
+fn decode_png_gray(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>)> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().map_err(decode_err)?;
+    let size = reader.output_buffer_size().ok_or_else(|| DataError::Decode("PNG too large".into()))?;
+    let mut buffer = vec![0; size];
+    let info = reader.next_frame(&mut buffer).map_err(decode_err)?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = info.color_type.samples();
+    let gray = buffer[..info.buffer_size()]
+        .chunks_exact(info.line_size)
+        .flat_map(|row| row[..w * channels].chunks_exact(channels))
+        .map(|px| match channels {
+            1 | 2 => px[0],
+            _ => luma(px[0], px[1], px[2]),
+        })
+        .collect();
+    Ok((w, h, gray))
+}
+
+/// Area-average when shrinking, nearest when growing (both exact at equal size).
+fn resize_frame(src: &[u8], sh: usize, sw: usize, dst: &mut [u8], dh: usize, dw: usize) {
+    for y in 0..dh {
+        let (y0, y1) = (y * sh / dh, ((y + 1) * sh).div_ceil(dh).max(y * sh / dh + 1));
+        for x in 0..dw {
+            let (x0, x1) = (x * sw / dw, ((x + 1) * sw).div_ceil(dw).max(x * sw / dw + 1));
+            let mut sum = 0u32;
+            for yy in y0..y1.min(sh) {
+                for xx in x0..x1.min(sw) {
+                    sum += src[yy * sw + xx] as u32;
+                }
+            }
+            let count = ((y1.min(sh) - y0) * (x1.min(sw) - x0)) as u32;
+            dst[y * dw + x] = ((sum + count / 2) / count) as u8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gradient_clip() -> Clip {
+        let pixels = (0..3 * 5 * 7).map(|i| (i * 7 % 256) as u8).collect();
+        Clip::new(3, 5, 7, pixels).unwrap()
+    }
+
+    #[test]
+    fn gif_round_trip_is_lossless_for_grayscale() {
+        let clip = gradient_clip();
+        let back = Clip::from_gif(&clip.to_gif().unwrap(), 100).unwrap();
+        assert_eq!(back, clip);
+    }
+
+    #[test]
+    fn png_round_trip_is_lossless() {
+        let clip = gradient_clip();
+        let files: Vec<_> = (0..clip.frames).map(|f| clip.frame_to_png(f).unwrap()).collect();
+        assert_eq!(Clip::from_pngs(&files).unwrap(), clip);
+    }
+
+    #[test]
+    fn gif_frame_limit_is_enforced() {
+        let gif = gradient_clip().to_gif().unwrap();
+        assert!(matches!(Clip::from_gif(&gif, 2), Err(DataError::Clip(_))));
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        assert!(matches!(Clip::from_gif(b"GIF89a\x01", 10), Err(DataError::Decode(_))));
+        assert!(Clip::from_pngs(&[b"\x89PNG nope".to_vec()]).is_err());
+    }
+
+    #[test]
+    fn resize_averages_blocks() {
+        let clip = Clip::new(1, 2, 2, vec![0, 100, 200, 100]).unwrap();
+        assert_eq!(clip.resized(1, 1, 1).unwrap().pixels, vec![100]);
+        assert_eq!(clip.resized(1, 2, 2).unwrap(), clip);
+        assert_eq!(clip.resized(2, 4, 4).unwrap().frames, 2);
+    }
+}

@@ -1,0 +1,116 @@
+//! The binary stream the trainer reads (`univid data --stream`): one self-describing header, then
+//! fixed-size records, so the world is defined once (here) and the trainer never re-implements it.
+//!
+//! Header: `UVREC001`, u32 little-endian JSON length, JSON [`RecordLayout`].
+//! Record (little-endian): pixels `frames*size*size` u8 · digit count u8 · digits\[3] · motions\[3]
+//! · start places\[3] · end places\[3] (u8, 255 = no digit) · question kind u8 · answer offset u8
+//! · caption tokens\[32] u16 · question+answer tokens\[32] u16 (both `<bos> … <eos>`, `<pad>` after).
+
+use super::clip::Clip;
+use super::error::Result;
+use super::language::{caption, question_answer, QuestionKind, Tokenizer, BOS, EOS, MAX_TEXT_TOKENS};
+use super::world::Truth;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+
+pub const MAGIC: &[u8; 8] = b"UVREC001";
+const SLOTS: usize = 3;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordLayout {
+    pub frames: usize,
+    pub size: usize,
+    pub text_len: usize,
+    pub slots: usize,
+    pub record_bytes: usize,
+    pub vocabulary: Vec<String>,
+    pub question_kinds: Vec<QuestionKind>,
+}
+
+impl RecordLayout {
+    pub fn new(frames: usize, size: usize) -> Self {
+        let record_bytes = frames * size * size + 1 + 4 * SLOTS + 2 + 2 * 2 * MAX_TEXT_TOKENS;
+        Self {
+            frames,
+            size,
+            text_len: MAX_TEXT_TOKENS,
+            slots: SLOTS,
+            record_bytes,
+            vocabulary: Tokenizer.vocabulary().iter().map(|s| s.to_string()).collect(),
+            question_kinds: QuestionKind::ALL.to_vec(),
+        }
+    }
+
+    pub fn write_header(&self, out: &mut impl Write) -> Result<()> {
+        let json = serde_json::to_vec(self).expect("layout serialises");
+        out.write_all(MAGIC)?;
+        out.write_all(&(json.len() as u32).to_le_bytes())?;
+        out.write_all(&json)?;
+        Ok(())
+    }
+}
+
+/// `<bos> ids <eos> <pad>…` at exactly `MAX_TEXT_TOKENS`.
+fn padded(ids: &[u16]) -> Vec<u16> {
+    let mut out = Vec::with_capacity(MAX_TEXT_TOKENS);
+    out.push(BOS);
+    out.extend_from_slice(ids);
+    out.push(EOS);
+    out.resize(MAX_TEXT_TOKENS, 0);
+    out
+}
+
+fn slots(values: impl Iterator<Item = u8>) -> [u8; SLOTS] {
+    let mut out = [255; SLOTS];
+    for (slot, value) in out.iter_mut().zip(values) {
+        *slot = value;
+    }
+    out
+}
+
+/// Writes one record; the question is drawn from a stream seeded by the clip's own identity.
+pub fn write_record(out: &mut impl Write, clip: &Clip, truth: &Truth) -> Result<()> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(truth.seed ^ truth.index.rotate_left(17) ^ 0x5155);
+    let kind = QuestionKind::ALL[rng.random_range(0..QuestionKind::ALL.len())];
+    let (question, answer) = question_answer(kind, truth, &mut rng);
+    let tokenizer = Tokenizer;
+    let question_ids = tokenizer.encode(&question)?;
+    let qa_ids = [question_ids.clone(), tokenizer.encode(&answer)?].concat();
+    let caption_ids = tokenizer.encode(&caption(truth))?;
+
+    out.write_all(&clip.pixels)?;
+    out.write_all(&[truth.digits.len() as u8])?;
+    out.write_all(&slots(truth.digits.iter().map(|d| d.digit)))?;
+    out.write_all(&slots(truth.digits.iter().map(|d| d.motion.id() as u8)))?;
+    out.write_all(&slots(truth.digits.iter().map(|d| d.start as u8)))?;
+    out.write_all(&slots(truth.digits.iter().map(|d| d.end as u8)))?;
+    out.write_all(&[kind.id() as u8, (1 + question_ids.len()) as u8])?;
+    for id in padded(&caption_ids).into_iter().chain(padded(&qa_ids)) {
+        out.write_all(&id.to_le_bytes())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::world::tests::world;
+    use crate::data::{Split, WorldConfig};
+
+    #[test]
+    fn records_have_the_declared_size() {
+        let w = world(WorldConfig::standard());
+        let layout = RecordLayout::new(20, 64);
+        for i in 0..20 {
+            let (clip, truth) = w.clip(Split::Train, 0, i);
+            let mut bytes = Vec::new();
+            write_record(&mut bytes, &clip, &truth).unwrap();
+            assert_eq!(bytes.len(), layout.record_bytes);
+            let at = 20 * 64 * 64;
+            assert_eq!(bytes[at], 2);
+            assert_eq!(bytes[at + 1], truth.digits[0].digit);
+            assert_eq!(bytes[at + 3], 255);
+        }
+    }
+}

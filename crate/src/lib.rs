@@ -1,0 +1,11 @@
+//! # UniVid Web
+//!
+//! One small transformer that both **understands** short videos (classify, describe, answer
+//! questions) and **generates** them (text → video, continuation), running on burn's `flex` CPU
+//! backend or `wgpu` (WebGPU in the browser, Vulkan natively).
+//!
+//! - [`data`]: the Captioned Moving MNIST world, its language and tokenizer.
+//! - [`model`]: the network, its weights and the pipelines.
+
+pub mod data;
+pub mod model;

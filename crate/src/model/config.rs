@@ -1,0 +1,192 @@
+//! Model sizes. The shipped model is `small`; `tiny` is for fast tests; `large` (> 300 M
+//! parameters) exists to prove the runtime carries bigger checkpoints of the same family.
+
+use super::error::{ModelError, Result};
+use serde::{Deserialize, Serialize};
+
+/// Tasks; each token's FFN gate row is `task * 2 + modality`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Video tokens of an understanding sequence (shared by classify/describe/ask).
+    Understand = 0,
+    Classify = 1,
+    Describe = 2,
+    Ask = 3,
+    Generate = 4,
+    Continue = 5,
+}
+
+pub const TASKS: usize = 6;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Modality {
+    Text = 0,
+    Video = 1,
+}
+
+pub fn gate_row(task: Task, modality: Modality) -> usize {
+    task as usize * 2 + modality as usize
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub frames: usize,
+    pub size: usize,
+    pub channels: usize,
+    /// Tubelet extent in time and in space: 2×16×16 turns 20×64×64 into 10×4×4 = 160 tokens
+    /// (2×8×8 would give 640 and train ~4× slower on the 2-core CPU the shipped model trains on).
+    pub tubelet_t: usize,
+    pub tubelet_hw: usize,
+    pub d_model: usize,
+    pub layers: usize,
+    pub heads: usize,
+    /// FFN experts per block (understand-leaning, generate-leaning, shared: the gate decides).
+    pub experts: usize,
+    pub expert_hidden: usize,
+    pub vocab: usize,
+    pub text_len: usize,
+    /// Sinusoidal features of the flow time t before its MLP.
+    pub time_dim: usize,
+}
+
+impl ModelConfig {
+    pub fn small() -> Self {
+        Self {
+            frames: 20,
+            size: 64,
+            channels: 1,
+            tubelet_t: 2,
+            tubelet_hw: 16,
+            d_model: 256,
+            layers: 6,
+            heads: 8,
+            experts: 3,
+            expert_hidden: 512,
+            vocab: 47,
+            text_len: 32,
+            time_dim: 64,
+        }
+    }
+
+    pub fn tiny() -> Self {
+        Self { d_model: 32, layers: 2, heads: 2, expert_hidden: 64, ..Self::small() }
+    }
+
+    pub fn large() -> Self {
+        Self { d_model: 1024, layers: 24, heads: 16, expert_hidden: 2048, ..Self::small() }
+    }
+
+    pub fn preset(name: &str) -> Result<Self> {
+        match name {
+            "tiny" => Ok(Self::tiny()),
+            "small" => Ok(Self::small()),
+            "large" => Ok(Self::large()),
+            other => Err(ModelError::Config(format!("unknown preset '{other}' (tiny, small, large)"))),
+        }
+    }
+
+    /// (T', H', W'): the tubelet grid.
+    pub fn grid(&self) -> (usize, usize, usize) {
+        (self.frames / self.tubelet_t, self.size / self.tubelet_hw, self.size / self.tubelet_hw)
+    }
+
+    pub fn patch_dim(&self) -> usize {
+        self.tubelet_t * self.tubelet_hw * self.tubelet_hw * self.channels
+    }
+
+    pub fn video_tokens(&self) -> usize {
+        let (t, h, w) = self.grid();
+        t * h * w
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let ok = self.frames % self.tubelet_t == 0
+            && self.size % self.tubelet_hw == 0
+            && self.d_model % self.heads == 0
+            && self.time_dim % 2 == 0
+            && self.experts > 0
+            && self.layers > 0
+            && self.text_len > 1
+            && self.channels > 0;
+        if ok {
+            Ok(())
+        } else {
+            Err(ModelError::Config(format!("inconsistent model config {self:?}")))
+        }
+    }
+
+    /// Every tensor the model has, with its shape, in PyTorch layout (Linear weight = [out, in]).
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let d = self.d_model;
+        let (gt, gh, gw) = self.grid();
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![
+            ("video_in.weight".into(), vec![d, self.patch_dim()]),
+            ("video_in.bias".into(), vec![d]),
+            ("pos_t".into(), vec![gt, d]),
+            ("pos_h".into(), vec![gh, d]),
+            ("pos_w".into(), vec![gw, d]),
+            ("time_in.weight".into(), vec![d, self.time_dim]),
+            ("time_in.bias".into(), vec![d]),
+            ("time_out.weight".into(), vec![d, d]),
+            ("time_out.bias".into(), vec![d]),
+            ("tok_emb.weight".into(), vec![self.vocab, d]),
+            ("text_pos".into(), vec![self.text_len, d]),
+            ("task_emb.weight".into(), vec![TASKS, d]),
+        ];
+        for i in 0..self.layers {
+            let p = format!("blocks.{i}");
+            shapes.extend([
+                (format!("{p}.norm1.weight"), vec![d]),
+                (format!("{p}.norm1.bias"), vec![d]),
+                (format!("{p}.attn.qkv.weight"), vec![3 * d, d]),
+                (format!("{p}.attn.qkv.bias"), vec![3 * d]),
+                (format!("{p}.attn.out.weight"), vec![d, d]),
+                (format!("{p}.attn.out.bias"), vec![d]),
+                (format!("{p}.norm2.weight"), vec![d]),
+                (format!("{p}.norm2.bias"), vec![d]),
+                (format!("{p}.ffn.gate.weight"), vec![TASKS * 2, self.experts]),
+            ]);
+            for e in 0..self.experts {
+                let q = format!("{p}.ffn.experts.{e}");
+                shapes.extend([
+                    (format!("{q}.fc1.weight"), vec![self.expert_hidden, d]),
+                    (format!("{q}.fc1.bias"), vec![self.expert_hidden]),
+                    (format!("{q}.fc2.weight"), vec![d, self.expert_hidden]),
+                    (format!("{q}.fc2.bias"), vec![d]),
+                ]);
+            }
+        }
+        shapes.extend([
+            ("norm.weight".into(), vec![d]),
+            ("norm.bias".into(), vec![d]),
+            ("digit_head.weight".into(), vec![10, d]),
+            ("digit_head.bias".into(), vec![10]),
+            ("motion_head.weight".into(), vec![80, d]),
+            ("motion_head.bias".into(), vec![80]),
+            ("video_out.weight".into(), vec![self.patch_dim(), d]),
+            ("video_out.bias".into(), vec![self.patch_dim()]),
+        ]);
+        shapes
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.tensor_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_sized_as_promised() {
+        for name in ["tiny", "small", "large"] {
+            ModelConfig::preset(name).unwrap().validate().unwrap();
+        }
+        assert!(ModelConfig::small().parameter_count() <= 10_000_000);
+        assert!(ModelConfig::large().parameter_count() >= 300_000_000);
+        assert_eq!(ModelConfig::small().video_tokens(), 160);
+        assert_eq!(ModelConfig::small().patch_dim(), 512);
+    }
+}

@@ -1,0 +1,42 @@
+//! The UniVid network and its pipelines, on any burn [`Device`](burn::tensor::Device).
+//!
+//! ## Data flow, and why
+//! - **Clip → tokens.** A 20×64×64 clip is cut into 2×8×8 tubelets (640 tokens of 128 values,
+//!   scaled to [-1, 1]); a linear embedding plus factorised learned positions (time + row + column)
+//!   and an embedding of the token's flow time t (0 for clean video). Linear tubelets keep the
+//!   model one matmul wide at the input, which is what a browser CPU can afford.
+//! - **Text → tokens.** A closed word vocabulary (`data::Tokenizer`); each text segment starts with
+//!   a task token (classify, describe, ask, generate, continue) that also acts as `<bos>`.
+//! - **One trunk, joint attention** (Transfusion): `[video | task + text]` for understanding,
+//!   `[task + prompt | video]` for generation. Text is causal within its segment, video is
+//!   bidirectional; `sequence.rs` states the mask property and tests it.
+//! - **Gated experts.** Each block's FFN mixes a few expert MLPs with weights from a learned table
+//!   indexed by (task, modality): routing that can be read off exactly (`gate_weights`).
+//! - **Heads.** Digit presence + per-digit motion from the classify token; a tied language head for
+//!   captions and answers (greedy or sampled, with a key/value cache); a linear video head that
+//!   predicts the rectified-flow velocity ε − x₀, sampled with Euler steps and classifier-free
+//!   guidance (the trainer drops the prompt 10 % of the time).
+//! - **Continuation** is the same flow with the first frames given clean (t = 0) in the sequence.
+//!
+//! The PyTorch twin used for training (`scripts/trainer/model.py`) has the same tensor names and
+//! layouts; `tests/parity` checks both agree.
+
+mod attention;
+mod block;
+mod config;
+mod error;
+mod experts;
+mod layers;
+mod pipelines;
+mod sequence;
+mod univid;
+mod video;
+mod weights;
+
+pub use config::{gate_row, Modality, ModelConfig, Task, TASKS};
+pub use error::{ModelError, Result};
+pub use pipelines::{Classification, DecodeOptions, DigitGuess, GenerateOptions, MAX_STEPS};
+pub use sequence::Layout;
+pub use univid::UniVid;
+pub use video::{gaussian, patchify, time_features, unpatchify};
+pub use weights::Weights;

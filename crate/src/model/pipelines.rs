@@ -1,0 +1,265 @@
+//! What the CLI and the browser call: classify, describe, ask, generate, continue.
+//!
+//! Every read-back goes through `into_data_async`, so the same code runs on WebGPU in a browser
+//! (where synchronous reads are impossible) and natively (driven by a blocking executor).
+
+use super::config::Task;
+use super::error::{ModelError, Result};
+use super::sequence::{self, Layout};
+use super::univid::{Cache, UniVid};
+use super::video::{gaussian, patchify, unpatchify};
+use crate::data::{parse_caption, Clip, Motion, Tokenizer, EOS_TOKEN};
+use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::Tensor;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// At most this many Euler steps: more buys nothing measurable and only burns the visitor's CPU.
+pub const MAX_STEPS: usize = 200;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DigitGuess {
+    pub digit: u8,
+    pub probability: f32,
+    pub motion: Motion,
+    pub motion_probability: f32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Classification {
+    /// Digits judged present (probability > 0.5, or the single most likely one), ascending.
+    pub digits: Vec<DigitGuess>,
+    /// Presence probability of each digit 0–9.
+    pub digit_probabilities: Vec<f32>,
+}
+
+/// How text is decoded: greedy (temperature 0) or sampled with a seed.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct DecodeOptions {
+    pub temperature: f32,
+    pub seed: u64,
+    /// Re-run the whole sequence for every word instead of using the key/value cache
+    /// (kept to measure which is faster; both give the same words).
+    pub reencode: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self { temperature: 0.0, seed: 0, reencode: false }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct GenerateOptions {
+    pub steps: usize,
+    /// Classifier-free guidance scale; 1 = conditional prediction only.
+    pub guidance: f32,
+    pub seed: u64,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self { steps: 20, guidance: 2.0, seed: 0 }
+    }
+}
+
+fn host(data: burn::tensor::TensorData) -> Result<Vec<f32>> {
+    data.try_into_vec::<f32>().map_err(|e| ModelError::Backend(format!("{e:?}")))
+}
+
+async fn read(tensor: Tensor<3>) -> Result<Vec<f32>> {
+    host(tensor.into_data_async().await.map_err(|e| ModelError::Backend(format!("{e:?}")))?)
+}
+
+async fn read2(tensor: Tensor<2>) -> Result<Vec<f32>> {
+    host(tensor.into_data_async().await.map_err(|e| ModelError::Backend(format!("{e:?}")))?)
+}
+
+impl UniVid {
+    /// The clip must already have the model's geometry (see `Clip::resized`).
+    fn check_clip(&self, clip: &Clip, min_frames: usize) -> Result<()> {
+        let c = &self.config;
+        if clip.height != c.size || clip.width != c.size || clip.frames < min_frames || clip.frames > c.frames {
+            return Err(ModelError::Input(format!(
+                "the model reads {}×{} clips of {min_frames}..={} frames, got {} frames of {}×{}; resample it first (Clip::resized)",
+                c.size, c.size, c.frames, clip.frames, clip.height, clip.width
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `[video | task + text]` and returns the hidden states of the text segment.
+    fn understand_prefix(&self, clip: &Clip, task: Task, text: &[u16]) -> (Tensor<3>, Cache, Layout) {
+        let n = self.config.video_tokens();
+        let video = self.embed_video(&patchify(clip, &self.config), &vec![0.0; n]);
+        let layout = sequence::understand(n, task, text.len());
+        let x = Tensor::cat(vec![video, self.embed_text(Some(task), text, 0)], 1);
+        let (h, cache) = self.trunk(x, &layout, None);
+        (h.narrow(1, n, 1 + text.len()), cache, layout)
+    }
+
+    pub async fn classify(&self, clip: &Clip) -> Result<Classification> {
+        self.check_clip(clip, self.config.frames)?;
+        let (h, _, _) = self.understand_prefix(clip, Task::Classify, &[]);
+        let (digits, motions) = self.class_logits(h.squeeze_dim::<2>(1));
+        let presence = read2(sigmoid(digits)).await?;
+        let motion = read2(softmax(motions.reshape([10, 8]), 1)).await?;
+        Ok(classification(presence, &motion))
+    }
+
+    pub async fn describe(&self, clip: &Clip, options: DecodeOptions) -> Result<String> {
+        self.check_clip(clip, self.config.frames)?;
+        self.decode(clip, Task::Describe, &[], options).await
+    }
+
+    pub async fn ask(&self, clip: &Clip, question: &str, options: DecodeOptions) -> Result<String> {
+        self.check_clip(clip, self.config.frames)?;
+        let mut question_ids = Tokenizer.encode(question)?;
+        if question_ids.last() != Tokenizer.id("?").as_ref() {
+            question_ids.push(Tokenizer.id("?").expect("'?' is a word"));
+        }
+        if question_ids.len() + 4 > self.config.text_len {
+            return Err(ModelError::Input("the question leaves no room for an answer".into()));
+        }
+        self.decode(clip, Task::Ask, &question_ids, options).await
+    }
+
+    /// Autoregressive decoding after `prefix` (a question, or nothing), until `<eos>`.
+    async fn decode(&self, clip: &Clip, task: Task, prefix: &[u16], options: DecodeOptions) -> Result<String> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed);
+        let (mut h, mut cache, _) = self.understand_prefix(clip, task, prefix);
+        let mut text = prefix.to_vec();
+        // The segment has `text_len - 1` positions: the task token and at most 30 words + <eos>.
+        while 1 + text.len() < self.config.text_len - 1 {
+            let last = h.clone().narrow(1, h.dims()[1] - 1, 1);
+            let logits = read(self.lm_logits(last)).await?;
+            let next = pick(&logits, options.temperature, &mut rng);
+            if next == EOS_TOKEN {
+                break;
+            }
+            text.push(next);
+            if options.reencode {
+                h = self.understand_prefix(clip, task, &text).0;
+            } else {
+                let layout = sequence::understand(self.config.video_tokens(), task, text.len());
+                let x = self.embed_text(None, &[next], text.len());
+                let (h_new, c) = self.trunk(x, &layout, Some(&cache));
+                (h, cache) = (h_new, c);
+            }
+        }
+        Ok(Tokenizer.decode(&text[prefix.len()..]))
+    }
+
+    /// Text → video by rectified flow: Euler steps from noise (t = 1) to data (t = 0).
+    pub async fn generate(&self, prompt: &str, options: GenerateOptions, on_step: &mut dyn FnMut(usize, usize)) -> Result<Clip> {
+        check_steps(options.steps)?;
+        let words = Tokenizer.encode(prompt)?;
+        parse_caption(&prompt.to_lowercase())?;
+        let n = self.config.video_tokens();
+        let mut x = gaussian(options.seed, n * self.config.patch_dim());
+        for step in 0..options.steps {
+            let (t, t_next) = flow_times(step, options.steps);
+            let mut v = self.generate_velocity(&words, &x, t).await?;
+            if options.guidance != 1.0 {
+                let unconditional = self.generate_velocity(&[], &x, t).await?;
+                for (vc, vu) in v.iter_mut().zip(unconditional) {
+                    *vc = vu + options.guidance * (*vc - vu);
+                }
+            }
+            euler(&mut x, &v, t_next - t);
+            on_step(step + 1, options.steps);
+        }
+        Ok(unpatchify(&x, &self.config))
+    }
+
+    async fn generate_velocity(&self, words: &[u16], x: &[f32], t: f32) -> Result<Vec<f32>> {
+        let n = self.config.video_tokens();
+        let layout = sequence::generate(words.len(), n);
+        let input = Tensor::cat(vec![self.embed_text(Some(Task::Generate), words, 0), self.embed_video(x, &vec![t; n])], 1);
+        let (h, _) = self.trunk(input, &layout, None);
+        read(self.velocity(h.narrow(1, 1 + words.len(), n))).await
+    }
+
+    /// Keeps the first `frames_in` frames and generates the rest of the model's clip length.
+    pub async fn continue_clip(&self, clip: &Clip, frames_in: usize, options: GenerateOptions, on_step: &mut dyn FnMut(usize, usize)) -> Result<Clip> {
+        check_steps(options.steps)?;
+        let c = &self.config;
+        if frames_in == 0 || frames_in % c.tubelet_t != 0 || frames_in >= c.frames {
+            return Err(ModelError::Input(format!(
+                "frames_in must be a multiple of {} below {} (the model was trained with 10)", c.tubelet_t, c.frames
+            )));
+        }
+        self.check_clip(clip, frames_in)?;
+        let mut padded = Clip::black(c.frames, c.size, c.size);
+        padded.pixels[..frames_in * clip.frame_len()].copy_from_slice(&clip.pixels[..frames_in * clip.frame_len()]);
+        let (n, p) = (c.video_tokens(), c.patch_dim());
+        let clean_tokens = frames_in / c.tubelet_t * (n / c.grid().0);
+        let mut x = patchify(&padded, c);
+        let noise = gaussian(options.seed, n * p);
+        x[clean_tokens * p..].copy_from_slice(&noise[clean_tokens * p..]);
+        let layout = sequence::continuation(n);
+        for step in 0..options.steps {
+            let (t, t_next) = flow_times(step, options.steps);
+            let times: Vec<f32> = (0..n).map(|i| if i < clean_tokens { 0.0 } else { t }).collect();
+            let input = Tensor::cat(vec![self.embed_text(Some(Task::Continue), &[], 0), self.embed_video(&x, &times)], 1);
+            let (h, _) = self.trunk(input, &layout, None);
+            let v = read(self.velocity(h.narrow(1, 1, n))).await?;
+            euler(&mut x[clean_tokens * p..], &v[clean_tokens * p..], t_next - t);
+            on_step(step + 1, options.steps);
+        }
+        Ok(unpatchify(&x, c))
+    }
+}
+
+fn check_steps(steps: usize) -> Result<()> {
+    if steps == 0 || steps > MAX_STEPS {
+        return Err(ModelError::Input(format!("steps must be 1..={MAX_STEPS}, got {steps}")));
+    }
+    Ok(())
+}
+
+/// Times of Euler step `i` of `n`: from t = 1 (noise) towards 0 (data), uniformly.
+fn flow_times(i: usize, n: usize) -> (f32, f32) {
+    (1.0 - i as f32 / n as f32, 1.0 - (i + 1) as f32 / n as f32)
+}
+
+fn euler(x: &mut [f32], velocity: &[f32], dt: f32) {
+    for (xi, vi) in x.iter_mut().zip(velocity) {
+        *xi += dt * vi;
+    }
+}
+
+fn pick(logits: &[f32], temperature: f32, rng: &mut impl Rng) -> u16 {
+    if temperature <= 0.0 {
+        let best = logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+        return best.0 as u16;
+    }
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f32> = logits.iter().map(|v| ((v - max) / temperature).exp()).collect();
+    let mut r = rng.random::<f32>() * weights.iter().sum::<f32>();
+    for (i, w) in weights.iter().enumerate() {
+        r -= w;
+        if r <= 0.0 {
+            return i as u16;
+        }
+    }
+    (weights.len() - 1) as u16
+}
+
+fn classification(presence: Vec<f32>, motion: &[f32]) -> Classification {
+    let best = (0..10).max_by(|&a, &b| presence[a].total_cmp(&presence[b])).unwrap_or(0);
+    let digits = (0..10)
+        .filter(|&d| presence[d] > 0.5 || d == best)
+        .map(|d| {
+            let row = &motion[d * 8..(d + 1) * 8];
+            let m = (0..8).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
+            DigitGuess {
+                digit: d as u8,
+                probability: presence[d],
+                motion: Motion::from_id(m).expect("8 motions"),
+                motion_probability: row[m],
+            }
+        })
+        .collect();
+    Classification { digits, digit_probabilities: presence }
+}

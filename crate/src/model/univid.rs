@@ -1,0 +1,141 @@
+//! The whole network: embeddings, the shared trunk, and the three heads (classes, text, video).
+
+use super::attention::LayerCache;
+use super::block::Block;
+use super::config::{ModelConfig, Task, TASKS};
+use super::error::Result;
+use super::layers::{LayerNorm, Linear};
+use super::sequence::Layout;
+use super::video::time_features;
+use super::weights::Weights;
+use burn::tensor::activation::silu;
+use burn::tensor::module::{embedding, linear};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+#[derive(Clone, Debug)]
+pub struct UniVid {
+    pub config: ModelConfig,
+    pub device: Device,
+    video_in: Linear,
+    /// `[N, D]`: pos_t + pos_h + pos_w, summed once at load.
+    video_pos: Tensor<2>,
+    time_in: Linear,
+    time_out: Linear,
+    tok_emb: Tensor<2>,
+    /// `[D, vocab]`: the tied language head.
+    lm_head: Tensor<2>,
+    text_pos: Tensor<2>,
+    task_emb: Tensor<2>,
+    blocks: Vec<Block>,
+    norm: LayerNorm,
+    digit_head: Linear,
+    motion_head: Linear,
+    video_out: Linear,
+}
+
+/// Per-layer key/value caches of a prefix.
+pub type Cache = Vec<LayerCache>;
+
+impl UniVid {
+    pub fn load(config: ModelConfig, weights: &Weights, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let (gt, gh, gw) = config.grid();
+        let d = config.d_model;
+        let pos_t = weights.tensor2("pos_t", device)?.reshape([gt, 1, 1, d]);
+        let pos_h = weights.tensor2("pos_h", device)?.reshape([1, gh, 1, d]);
+        let pos_w = weights.tensor2("pos_w", device)?.reshape([1, 1, gw, d]);
+        let video_pos = (pos_t + pos_h + pos_w).reshape([gt * gh * gw, d]);
+        let tok_emb = weights.tensor2("tok_emb.weight", device)?;
+        let blocks = (0..config.layers)
+            .map(|i| Block::load(weights, &format!("blocks.{i}"), &config, device))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            video_in: Linear::load(weights, "video_in", device)?,
+            video_pos,
+            time_in: Linear::load(weights, "time_in", device)?,
+            time_out: Linear::load(weights, "time_out", device)?,
+            lm_head: tok_emb.clone().transpose(),
+            tok_emb,
+            text_pos: weights.tensor2("text_pos", device)?,
+            task_emb: weights.tensor2("task_emb.weight", device)?,
+            blocks,
+            norm: LayerNorm::load(weights, "norm", device)?,
+            digit_head: Linear::load(weights, "digit_head", device)?,
+            motion_head: Linear::load(weights, "motion_head", device)?,
+            video_out: Linear::load(weights, "video_out", device)?,
+            device: device.clone(),
+            config,
+        })
+    }
+
+    /// Video tokens: patches `[N·P]` (noised where t > 0) with one flow time per token → `[1, N, D]`.
+    pub fn embed_video(&self, patches: &[f32], times: &[f32]) -> Tensor<3> {
+        let (n, p, td) = (self.config.video_tokens(), self.config.patch_dim(), self.config.time_dim);
+        let x = Tensor::<2>::from_data(TensorData::new(patches.to_vec(), [n, p]), &self.device);
+        let t = Tensor::<2>::from_data(TensorData::new(time_features(times, td), [n, td]), &self.device);
+        let time = self.time_out.forward(silu(self.time_in.forward(t)));
+        (self.video_in.forward(x) + self.video_pos.clone() + time).unsqueeze_dim(0)
+    }
+
+    /// A text segment `[task, tokens…]` starting at segment position `offset` → `[1, n, D]`.
+    /// With `task = None` only the tokens are embedded (decoding continues a segment).
+    pub fn embed_text(&self, task: Option<Task>, tokens: &[u16], offset: usize) -> Tensor<3> {
+        let d = self.config.d_model;
+        let mut parts = Vec::new();
+        if let Some(task) = task {
+            parts.push(self.task_emb.clone().narrow(0, task as usize, 1));
+        }
+        if !tokens.is_empty() {
+            let ids: Vec<i64> = tokens.iter().map(|&t| t as i64).collect();
+            let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, tokens.len()]), &self.device);
+            parts.push(embedding(self.tok_emb.clone(), ids).reshape([tokens.len(), d]));
+        }
+        let x = Tensor::cat(parts, 0);
+        let n = x.dims()[0];
+        (x + self.text_pos.clone().narrow(0, offset, n)).unsqueeze_dim(0)
+    }
+
+    /// Runs the trunk over new positions `x` laid out by `layout` (the whole sequence so far);
+    /// with `past`, `x` is only the last positions and the cache holds the rest.
+    ///
+    /// # Shapes
+    /// `x`: `[B, Lnew, D]` → normalised hidden states `[B, Lnew, D]`
+    pub fn trunk(&self, x: Tensor<3>, layout: &Layout, past: Option<&Cache>) -> (Tensor<3>, Cache) {
+        let l_new = x.dims()[1];
+        let total = layout.len();
+        let blocked = layout.blocked(&self.device).narrow(2, total - l_new, l_new);
+        let gates = layout.gate_tensor(&self.device).narrow(0, total - l_new, l_new);
+        let mut x = x;
+        let mut cache = Vec::with_capacity(self.blocks.len());
+        for (i, block) in self.blocks.iter().enumerate() {
+            let (y, layer_cache) = block.forward(x, blocked.clone(), gates.clone(), past.map(|p| &p[i]));
+            x = y;
+            cache.push(layer_cache);
+        }
+        (self.norm.forward(x), cache)
+    }
+
+    /// `[B, L, D]` → word logits `[B, L, vocab]`.
+    pub fn lm_logits(&self, h: Tensor<3>) -> Tensor<3> {
+        linear(h, self.lm_head.clone(), None)
+    }
+
+    /// Task-token state `[B, D]` → (digit logits `[B, 10]`, motion logits `[B, 80]`).
+    pub fn class_logits(&self, h: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        (self.digit_head.forward(h.clone()), self.motion_head.forward(h))
+    }
+
+    /// `[B, N, D]` → velocity `[B, N, P]`.
+    pub fn velocity(&self, h: Tensor<3>) -> Tensor<3> {
+        self.video_out.forward(h)
+    }
+
+    /// Gate mixing weights `[layer][task·2 + modality][expert]`.
+    pub fn gate_weights(&self) -> Vec<Vec<Vec<f32>>> {
+        self.blocks.iter().map(|b| b.ffn.gate_weights()).collect()
+    }
+
+    pub fn tasks() -> usize {
+        TASKS
+    }
+}

@@ -1,0 +1,132 @@
+//! Named host tensors (f32) read from safetensors and checked against a config before any of them
+//! reaches a device: a wrong file fails with the tensor's name, never with a panic mid-forward.
+
+use super::config::ModelConfig;
+use super::error::{ModelError, Result};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use safetensors::{Dtype, SafeTensors};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug, Default)]
+pub struct Weights {
+    tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+impl Weights {
+    /// Parses a safetensors file and checks it holds exactly the tensors `config` needs.
+    pub fn from_safetensors(bytes: &[u8], config: &ModelConfig) -> Result<Self> {
+        let file = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Format(e.to_string()))?;
+        let mut tensors = HashMap::new();
+        for (name, expected) in config.tensor_shapes() {
+            let view = file.tensor(&name).map_err(|_| ModelError::MissingTensor { name: name.clone() })?;
+            if view.shape() != expected.as_slice() {
+                return Err(ModelError::Shape { name, expected, found: view.shape().to_vec() });
+            }
+            let values = to_f32(view.dtype(), view.data()).ok_or_else(|| ModelError::DType {
+                name: name.clone(),
+                dtype: format!("{:?}", view.dtype()),
+            })?;
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(ModelError::NonFinite { name });
+            }
+            tensors.insert(name, (expected, values));
+        }
+        Ok(Self { tensors })
+    }
+
+    /// Deterministic random weights in the trainer's initialisation style, for tests and for
+    /// running a config that has no trained checkpoint.
+    pub fn random(config: &ModelConfig, seed: u64) -> Self {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let tensors = config
+            .tensor_shapes()
+            .into_iter()
+            .map(|(name, shape)| {
+                let n: usize = shape.iter().product();
+                let values: Vec<f32> = if name.contains("norm") && name.ends_with("weight") {
+                    vec![1.0; n]
+                } else if name.ends_with("bias") {
+                    (0..n).map(|_| rng.random_range(-0.02..0.02)).collect()
+                } else {
+                    let fan_in = *shape.last().unwrap_or(&1) as f32;
+                    let scale = if shape.len() == 2 { fan_in.sqrt().recip() } else { 0.02 };
+                    (0..n).map(|_| rng.random_range(-scale..scale) * 1.7).collect()
+                };
+                (name, (shape, values))
+            })
+            .collect();
+        Self { tensors }
+    }
+
+    pub fn to_safetensors(&self) -> Vec<u8> {
+        let mut names: Vec<&String> = self.tensors.keys().collect();
+        names.sort();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = names
+            .into_iter()
+            .map(|name| {
+                let (shape, values) = &self.tensors[name];
+                let bytes: &[u8] = bytemuck::cast_slice(values);
+                let view = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                    .expect("shape matches data");
+                (name.clone(), view)
+            })
+            .collect();
+        safetensors::serialize(views, None).expect("serialising in-memory tensors")
+    }
+
+    fn get(&self, name: &str) -> Result<&(Vec<usize>, Vec<f32>)> {
+        self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() })
+    }
+
+    pub fn values(&self, name: &str) -> Result<&[f32]> {
+        Ok(&self.get(name)?.1)
+    }
+
+    pub fn tensor1(&self, name: &str, device: &Device) -> Result<Tensor<1>> {
+        let (shape, values) = self.get(name)?;
+        Ok(Tensor::from_data(TensorData::new(values.clone(), [shape[0]]), device))
+    }
+
+    pub fn tensor2(&self, name: &str, device: &Device) -> Result<Tensor<2>> {
+        let (shape, values) = self.get(name)?;
+        Ok(Tensor::from_data(TensorData::new(values.clone(), [shape[0], shape[1]]), device))
+    }
+}
+
+fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+    match dtype {
+        Dtype::F32 => Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+        Dtype::F16 => Some(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),
+        Dtype::BF16 => Some(bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safetensors_round_trip_and_checks() {
+        let config = ModelConfig::tiny();
+        let weights = Weights::random(&config, 1);
+        let bytes = weights.to_safetensors();
+        let back = Weights::from_safetensors(&bytes, &config).unwrap();
+        assert_eq!(back.values("pos_t").unwrap(), weights.values("pos_t").unwrap());
+        let other = ModelConfig { d_model: 64, heads: 2, ..ModelConfig::tiny() };
+        assert!(matches!(Weights::from_safetensors(&bytes, &other), Err(ModelError::Shape { .. })));
+        let more = ModelConfig { layers: 3, ..ModelConfig::tiny() };
+        assert!(matches!(Weights::from_safetensors(&bytes, &more), Err(ModelError::MissingTensor { .. })));
+        assert!(matches!(Weights::from_safetensors(b"nonsense", &config), Err(ModelError::Format(_))));
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused() {
+        let config = ModelConfig::tiny();
+        let mut weights = Weights::random(&config, 1);
+        weights.tensors.get_mut("norm.bias").unwrap().1[0] = f32::NAN;
+        let bytes = weights.to_safetensors();
+        assert!(matches!(Weights::from_safetensors(&bytes, &config), Err(ModelError::NonFinite { .. })));
+    }
+}

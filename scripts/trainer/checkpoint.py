@@ -1,0 +1,65 @@
+"""Checkpoints: a full one in runs/<name>/ (git-ignored) and a compact, committed resume point.
+
+models/<name>/
+  model.safetensors     EMA weights, f32, the names the Rust runtime loads
+  config.json           model config + training args + progress
+  resume/state.safetensors  raw weights + Adam moments in bf16 (resume point, ~3x model size)
+  resume/state.json     step, stream positions, loss scales, schedule
+Resuming from the compact point restores weights (bf16-rounded), EMA (f32), Adam moments (bf16),
+step, data stream positions and loss scales; the RNG of noise/time sampling restarts from seed+step.
+"""
+import json
+import os
+import torch
+from safetensors.torch import save_file, load_file
+
+
+def save(run_dir, model_dir, model, ema, opt, state, cfg, args):
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "state": state},
+               os.path.join(run_dir, "checkpoint.pt.tmp"))
+    os.replace(os.path.join(run_dir, "checkpoint.pt.tmp"), os.path.join(run_dir, "checkpoint.pt"))
+    os.makedirs(os.path.join(model_dir, "resume"), exist_ok=True)
+    export_weights(ema, os.path.join(model_dir, "model.safetensors"))
+    meta = {"model": cfg.to_dict(), "training": {k: v for k, v in vars(args).items() if k != "binary"},
+            "step": state["step"], "clips": state["clips"], "seconds": state["seconds"]}
+    with open(os.path.join(model_dir, "config.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    compact = {f"model.{k}": v.to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            s = opt.state.get(p, {})
+            for moment in ("exp_avg", "exp_avg_sq"):
+                if moment in s:
+                    compact[f"{moment}.{names[id(p)]}"] = s[moment].to(torch.bfloat16).contiguous()
+    save_file(compact, os.path.join(model_dir, "resume", "state.safetensors"))
+    with open(os.path.join(model_dir, "resume", "state.json"), "w") as f:
+        json.dump({**state, "adam_step": state["step"]}, f, indent=2)
+
+
+def export_weights(module, path):
+    tensors = {k: v.detach().float().contiguous() for k, v in module.state_dict().items()}
+    save_file(tensors, path, metadata={"format": "univid-f32"})
+
+
+def load(run_dir, model_dir, model, ema, opt, state):
+    full = os.path.join(run_dir, "checkpoint.pt")
+    if os.path.exists(full):
+        ck = torch.load(full, weights_only=False)
+        model.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        return ck["state"]
+    compact = load_file(os.path.join(model_dir, "resume", "state.safetensors"))
+    model.load_state_dict({k[6:]: v.float() for k, v in compact.items() if k.startswith("model.")})
+    ema.load_state_dict({k: v for k, v in load_file(os.path.join(model_dir, "model.safetensors")).items()})
+    with open(os.path.join(model_dir, "resume", "state.json")) as f:
+        saved = json.load(f)
+    names = dict(model.named_parameters())
+    for name, p in names.items():
+        if f"exp_avg.{name}" in compact:
+            opt.state[p] = {"step": torch.tensor(float(saved["adam_step"])),
+                            "exp_avg": compact[f"exp_avg.{name}"].float(),
+                            "exp_avg_sq": compact[f"exp_avg_sq.{name}"].float()}
+    saved.pop("adam_step", None)
+    return saved

@@ -1,0 +1,67 @@
+"""Reads the record stream that `univid data --stream` writes (crate/src/data/records.rs).
+
+The world (digits, motion, captions, questions) is defined once, in Rust; this file only parses
+fixed-size records into numpy arrays."""
+import json
+import os
+import struct
+import subprocess
+import numpy as np
+
+MAGIC = b"UVREC001"
+
+
+class RecordStream:
+    """Endless batches of clips from `univid data --stream`, starting at clip index `start`."""
+
+    def __init__(self, binary, split, world, seed, start=0):
+        self.position = start
+        cmd = [binary, "data", "--stream", "--split", split, "--world", world,
+               "--seed", str(seed), "--start", str(start), "--n", "0"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, bufsize=1 << 20)
+        self.layout = read_header(self.proc.stdout)
+
+    def batch(self, n):
+        raw = self.proc.stdout.read(n * self.layout["record_bytes"])
+        if len(raw) != n * self.layout["record_bytes"]:
+            raise RuntimeError("the record stream ended early: is the univid binary working?")
+        self.position += n
+        return parse_records(raw, self.layout)
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def read_header(f):
+    magic = f.read(8)
+    if magic != MAGIC:
+        raise RuntimeError(f"not a UniVid record stream (magic {magic!r}); rebuild the univid CLI")
+    (length,) = struct.unpack("<I", f.read(4))
+    return json.loads(f.read(length))
+
+
+def parse_records(raw, layout):
+    frames, size, text_len, slots = layout["frames"], layout["size"], layout["text_len"], layout["slots"]
+    pixel_bytes = frames * size * size
+    dtype = np.dtype([
+        ("pixels", np.uint8, (frames, size, size)),
+        ("count", np.uint8),
+        ("digits", np.uint8, (slots,)),
+        ("motions", np.uint8, (slots,)),
+        ("starts", np.uint8, (slots,)),
+        ("ends", np.uint8, (slots,)),
+        ("qa_kind", np.uint8),
+        ("answer_at", np.uint8),
+        ("caption", "<u2", (text_len,)),
+        ("qa", "<u2", (text_len,)),
+    ])
+    assert dtype.itemsize == layout["record_bytes"], "record layout changed: update data.py"
+    assert pixel_bytes + 1 + 4 * slots + 2 + 4 * text_len == dtype.itemsize
+    return np.frombuffer(raw, dtype=dtype)
+
+
+def default_binary():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
+    return os.path.join(target, "release", "univid")

@@ -1,0 +1,210 @@
+"""PyTorch training twin of the UniVid burn model (crate/src/model/).
+
+Same tensor names, shapes and layouts as the Rust runtime loads from safetensors; the parity test
+(crate/tests/parity.rs + scripts/trainer/parity.py) keeps the two honest. Shapes inline:
+B batch, L sequence, D width, P patch dim (tubelet values), N video tokens.
+"""
+from dataclasses import dataclass, asdict
+import math
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# Tasks; a token's gate row is task * 2 + modality (0 = task/text, 1 = video).
+UNDERSTAND, CLASSIFY, DESCRIBE, ASK, GENERATE, CONTINUE = range(6)
+N_TASKS = 6
+TEXT, VIDEO = 0, 1
+
+
+@dataclass
+class ModelConfig:
+    frames: int = 20
+    size: int = 64
+    channels: int = 1
+    tubelet_t: int = 2
+    tubelet_hw: int = 16
+    d_model: int = 256
+    layers: int = 6
+    heads: int = 8
+    experts: int = 3
+    expert_hidden: int = 512
+    vocab: int = 47
+    text_len: int = 32
+    time_dim: int = 64  # sinusoidal features of the flow time t
+
+    @property
+    def grid(self):  # (T', H', W') tubelet grid
+        return (self.frames // self.tubelet_t, self.size // self.tubelet_hw, self.size // self.tubelet_hw)
+
+    @property
+    def patch_dim(self):
+        return self.tubelet_t * self.tubelet_hw * self.tubelet_hw * self.channels
+
+    @property
+    def video_tokens(self):
+        t, h, w = self.grid
+        return t * h * w
+
+    @staticmethod
+    def preset(name):
+        presets = {
+            "tiny": ModelConfig(d_model=32, layers=2, heads=2, experts=3, expert_hidden=64),
+            "small": ModelConfig(),
+            "large": ModelConfig(d_model=1024, layers=24, heads=16, experts=3, expert_hidden=2048),
+        }
+        return presets[name]
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def patchify(video, cfg):
+    """(B, T, H, W) floats in [-1, 1] -> (B, N, P); token order t, h, w; values t, y, x."""
+    b = video.shape[0]
+    tt, th = cfg.tubelet_t, cfg.tubelet_hw
+    gt, gh, gw = cfg.grid
+    x = video.reshape(b, gt, tt, gh, th, gw, th)
+    x = x.permute(0, 1, 3, 5, 2, 4, 6)  # B gt gh gw tt th tw
+    return x.reshape(b, gt * gh * gw, tt * th * th)
+
+
+def unpatchify(tokens, cfg):
+    """(B, N, P) -> (B, T, H, W)."""
+    b = tokens.shape[0]
+    tt, th = cfg.tubelet_t, cfg.tubelet_hw
+    gt, gh, gw = cfg.grid
+    x = tokens.reshape(b, gt, gh, gw, tt, th, th).permute(0, 1, 4, 2, 5, 3, 6)
+    return x.reshape(b, gt * tt, gh * th, gw * th)
+
+
+def timestep_features(t, dim):
+    """(B, N) flow times in [0,1] -> (B, N, dim) sinusoidal features (t scaled by 1000)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = t.float()[..., None] * 1000.0 * freqs
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.heads = cfg.heads
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+
+    def forward(self, x, mask):
+        b, l, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, l, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, L, hd)
+        return self.out(y.transpose(1, 2).reshape(b, l, d))
+
+
+class Expert(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.fc1 = nn.Linear(cfg.d_model, cfg.expert_hidden)
+        self.fc2 = nn.Linear(cfg.expert_hidden, cfg.d_model)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class GatedExperts(nn.Module):
+    """FFN = sum_e softmax(gate[task, modality])_e * expert_e(x)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.gate = nn.Embedding(N_TASKS * 2, cfg.experts)
+        nn.init.zeros_(self.gate.weight)
+        self.experts = nn.ModuleList(Expert(cfg) for _ in range(cfg.experts))
+
+    def forward(self, x, gate_ids):
+        weights = torch.softmax(self.gate(gate_ids).float(), dim=-1).to(x.dtype)  # (B|1, L, E)
+        return sum(weights[..., e:e + 1] * expert(x) for e, expert in enumerate(self.experts))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.d_model)
+        self.attn = Attention(cfg)
+        self.norm2 = nn.LayerNorm(cfg.d_model)
+        self.ffn = GatedExperts(cfg)
+
+    def forward(self, x, mask, gate_ids):
+        x = x + self.attn(self.norm1(x), mask)
+        return x + self.ffn(self.norm2(x), gate_ids)
+
+
+class UniVid(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.d_model
+        gt, gh, gw = cfg.grid
+        self.video_in = nn.Linear(cfg.patch_dim, d)
+        self.pos_t = nn.Parameter(torch.randn(gt, d) * 0.02)
+        self.pos_h = nn.Parameter(torch.randn(gh, d) * 0.02)
+        self.pos_w = nn.Parameter(torch.randn(gw, d) * 0.02)
+        self.time_in = nn.Linear(cfg.time_dim, d)
+        self.time_out = nn.Linear(d, d)
+        self.tok_emb = nn.Embedding(cfg.vocab, d)
+        nn.init.normal_(self.tok_emb.weight, std=0.02)
+        self.text_pos = nn.Parameter(torch.randn(cfg.text_len, d) * 0.02)
+        self.task_emb = nn.Embedding(N_TASKS, d)
+        nn.init.normal_(self.task_emb.weight, std=0.02)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(d)
+        self.digit_head = nn.Linear(d, 10)
+        self.motion_head = nn.Linear(d, 10 * 8)
+        self.video_out = nn.Linear(d, cfg.patch_dim)
+        nn.init.zeros_(self.video_out.weight)
+        nn.init.zeros_(self.video_out.bias)
+
+    # ---- embeddings -------------------------------------------------------------------------
+    def video_pos(self):
+        gt, gh, gw = self.cfg.grid
+        pos = self.pos_t[:, None, None] + self.pos_h[None, :, None] + self.pos_w[None, None, :]
+        return pos.reshape(gt * gh * gw, -1)  # (N, D)
+
+    def embed_video(self, patches, t):
+        """patches (B, N, P) in [-1,1] (noised where t > 0), t (B, N) -> (B, N, D)."""
+        time = self.time_out(F.silu(self.time_in(timestep_features(t, self.cfg.time_dim))))
+        return self.video_in(patches) + self.video_pos() + time
+
+    def embed_text(self, task, tokens):
+        """task (B,) and tokens (B, n) -> (B, 1 + n, D): the task token leads its segment."""
+        x = torch.cat([self.task_emb(task)[:, None], self.tok_emb(tokens)], dim=1)
+        return x + self.text_pos[: x.shape[1]]
+
+    def trunk(self, x, mask, gate_ids):
+        for block in self.blocks:
+            x = block(x, mask, gate_ids)
+        return self.norm(x)
+
+    def lm_logits(self, h):
+        return h @ self.tok_emb.weight.t()
+
+
+def segment_mask(segments, key_padding=None):
+    """segments: list of (length, modality, visible segment indices); returns a bool mask
+    (L, L) or (B, 1, L, L) with key padding, True = may attend.
+
+    Text segments are causal within themselves; video segments are bidirectional."""
+    lengths = [s[0] for s in segments]
+    total = sum(lengths)
+    starts = [sum(lengths[:i]) for i in range(len(segments))]
+    mask = torch.zeros(total, total, dtype=torch.bool)
+    for i, (n, modality, visible) in enumerate(segments):
+        rows = slice(starts[i], starts[i] + n)
+        for j in visible:
+            cols = slice(starts[j], starts[j] + lengths[j])
+            if j == i and modality == TEXT:
+                mask[rows, cols] = torch.tril(torch.ones(n, n, dtype=torch.bool))
+            else:
+                mask[rows, cols] = True
+    if key_padding is not None:  # (B, L) True = real token
+        mask = mask[None] & key_padding[:, None, :]
+        mask = mask | torch.eye(total, dtype=torch.bool)[None]  # a padded query still sees itself
+        return mask[:, None]
+    return mask

@@ -1,0 +1,61 @@
+"""Writes the parity fixture the Rust test compares against (llm.c's test_gpt2 pattern).
+
+Loads the tiny random weights the Rust side wrote, runs every task family's forward pass on fixed
+inputs, and stores the inputs and outputs: classify logits, describe/ask word logits, a generate
+velocity and a continuation velocity. `cargo test --test parity` recomputes them with burn and
+fails beyond the tolerance stated there.
+"""
+import json
+import sys
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from model import ModelConfig, UniVid, patchify, segment_mask, UNDERSTAND, CLASSIFY, DESCRIBE, GENERATE, CONTINUE, TEXT, VIDEO
+from tasks import gate_ids
+
+
+def main(weights_path, config_json, out_path):
+    cfg = ModelConfig(**json.loads(open(config_json).read()))
+    model = UniVid(cfg)
+    model.load_state_dict(load_file(weights_path))
+    model.eval()
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (1, cfg.frames, cfg.size, cfg.size), generator=g).to(torch.uint8)
+    patches = patchify(pixels.float() / 127.5 - 1.0, cfg)
+    n = patches.shape[1]
+    words = torch.tensor([[3, 7, 14, 19, 23, 3, 11, 14, 16]])  # "digit 3 moves right while digit 7 moves up"
+    t = 0.7
+    out = {"pixels": pixels.reshape(-1).to(torch.float32), "words": words.reshape(-1).float()}
+    with torch.no_grad():
+        video = model.embed_video(patches, torch.zeros(1, n))
+        # classify + describe (teacher-forced words) in one understanding sequence
+        cls = model.embed_text(torch.tensor([CLASSIFY]), words[:, :0])
+        desc = model.embed_text(torch.tensor([DESCRIBE]), words)
+        x = torch.cat([video, cls, desc], 1)
+        mask = segment_mask([(n, VIDEO, [0]), (1, TEXT, [0, 1]), (desc.shape[1], TEXT, [0, 2])])
+        h = model.trunk(x, mask, gate_ids([(n, UNDERSTAND, VIDEO), (1, CLASSIFY, TEXT), (desc.shape[1], DESCRIBE, TEXT)]))
+        out["digit_logits"] = model.digit_head(h[:, n]).reshape(-1)
+        out["motion_logits"] = model.motion_head(h[:, n]).reshape(-1)
+        out["describe_logits"] = model.lm_logits(h[:, n + 1:]).reshape(-1)
+        # generate: velocity at time t from seeded noise
+        noise = torch.randn(1, n, cfg.patch_dim, generator=g)
+        out["noise"] = noise.reshape(-1)
+        prompt = model.embed_text(torch.tensor([GENERATE]), words)
+        x = torch.cat([prompt, model.embed_video(noise, torch.full((1, n), t))], 1)
+        mask = segment_mask([(prompt.shape[1], TEXT, [0]), (n, VIDEO, [0, 1])])
+        h = model.trunk(x, mask, gate_ids([(prompt.shape[1], GENERATE, TEXT), (n, GENERATE, VIDEO)]))
+        out["generate_velocity"] = model.video_out(h[:, prompt.shape[1]:]).reshape(-1)
+        # continue: first 5 tubelet slots clean
+        times = torch.full((1, n), t)
+        times[:, : n // 2] = 0.0
+        mixed = torch.cat([patches[:, : n // 2], noise[:, n // 2:]], 1)
+        task = model.embed_text(torch.tensor([CONTINUE]), words[:, :0])
+        x = torch.cat([task, model.embed_video(mixed, times)], 1)
+        mask = segment_mask([(1, TEXT, [0]), (n, VIDEO, [0, 1])])
+        h = model.trunk(x, mask, gate_ids([(1, CONTINUE, TEXT), (n, CONTINUE, VIDEO)]))
+        out["continue_velocity"] = model.video_out(h[:, 1:]).reshape(-1)
+    save_file({k: v.contiguous().float() for k, v in out.items()}, out_path)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,136 @@
+"""Multi-task training of the UniVid twin on CPU (or CUDA with --device cuda).
+
+One step = one micro-batch per task family (understand, text->video, continuation); the losses are
+balanced by dividing each by its running mean, so every task pulls with about the same force
+whatever its scale. AdamW, linear warm-up then cosine decay, gradient clipping, EMA weights.
+
+Resume: `--resume` continues the same schedule from runs/<name>/checkpoint.pt, or from the compact
+resume point committed in models/<name>/resume/ (weights, EMA, Adam moments, step, stream
+positions, loss scales) when the full checkpoint is not on this machine.
+"""
+import argparse
+import json
+import math
+import os
+import time
+import torch
+from data import RecordStream, default_binary
+from model import ModelConfig, UniVid
+from tasks import understand_loss, generate_loss, continue_loss
+import checkpoint
+
+TASK_FAMILIES = ["understand", "generate", "continue"]
+LOSS_NAMES = ["classify", "describe", "ask", "generate", "continue"]
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", default="univid-small")
+    p.add_argument("--config", default="small", choices=["tiny", "small", "large"])
+    p.add_argument("--steps", type=int, default=20000, help="length of the cosine schedule")
+    p.add_argument("--stop-after", type=float, default=0, help="stop after this many minutes (0 = run the schedule)")
+    p.add_argument("--batch", type=int, default=8, help="clips per task family per step")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=300)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    # bf16 autocast measured 20-40x slower than f32 here (slow bf16 matmul backward in this torch
+    # build on this CPU), so f32 is the default; try --bf16 on hardware with fast bf16 GEMMs.
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=False)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--save-every", type=int, default=250)
+    p.add_argument("--runs", default="runs")
+    p.add_argument("--models", default="models")
+    p.add_argument("--binary", default=default_binary())
+    return p.parse_args()
+
+
+def learning_rate(step, args):
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    progress = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
+    return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    cfg = ModelConfig.preset(args.config)
+    model = UniVid(cfg).to(args.device)
+    ema = UniVid(cfg).to(args.device)
+    ema.load_state_dict(model.state_dict())
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "emb" in name or "pos" in name or "gate" in name else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+    state = {"step": 0, "clips": {"training": 0, "benchmark": 0}, "loss_scale": {k: None for k in LOSS_NAMES},
+             "seconds": 0.0}
+    run_dir = os.path.join(args.runs, args.name)
+    model_dir = os.path.join(args.models, args.name)
+    os.makedirs(run_dir, exist_ok=True)
+    if args.resume:
+        state = checkpoint.load(run_dir, model_dir, model, ema, opt, state)
+        print(f"resumed at step {state['step']}", flush=True)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"{args.config}: {params / 1e6:.2f} M parameters", flush=True)
+
+    # Two streams: captioned clips (1-2 digits, compass directions) for understanding and
+    # text->video, and the benchmark generator (continuous directions) for continuation.
+    captioned = RecordStream(args.binary, "train", "training", args.seed, state["clips"]["training"])
+    benchmark = RecordStream(args.binary, "train", "benchmark", args.seed + 1, state["clips"]["benchmark"])
+    log = open(os.path.join(run_dir, "log.jsonl"), "a")
+    started = time.time()
+    last_save = time.time()
+    autocast = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)
+    while state["step"] < args.steps:
+        t0 = time.time()
+        lr = learning_rate(state["step"], args)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with autocast:
+            losses = {}
+            losses.update(understand_loss(model, captioned.batch(args.batch)))
+            losses.update(generate_loss(model, captioned.batch(args.batch)))
+            losses.update(continue_loss(model, benchmark.batch(args.batch)))
+        total = 0.0
+        for k, v in losses.items():
+            scale = state["loss_scale"][k]
+            scale = v.item() if scale is None else 0.99 * scale + 0.01 * v.item()
+            state["loss_scale"][k] = scale
+            total = total + v / max(scale, 1e-4)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
+        opt.step()
+        with torch.no_grad():
+            d = min(args.ema, (1 + state["step"]) / (10 + state["step"]))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - d)
+        state["step"] += 1
+        state["clips"] = {"training": captioned.position, "benchmark": benchmark.position}
+        dt = time.time() - t0
+        state["seconds"] += dt
+        entry = {"step": state["step"], "lr": lr, "grad_norm": grad_norm, "clips_per_s": 3 * args.batch / dt,
+                 "seconds": round(state["seconds"], 1), **{k: round(v.item(), 5) for k, v in losses.items()}}
+        log.write(json.dumps(entry) + "\n")
+        if state["step"] % 10 == 0:
+            log.flush()
+            print(json.dumps(entry), flush=True)
+        out_of_time = args.stop_after and time.time() - started > args.stop_after * 60
+        if state["step"] % args.save_every == 0 or out_of_time or state["step"] == args.steps:
+            checkpoint.save(run_dir, model_dir, model, ema, opt, state, cfg, args)
+            last_save = time.time()
+        if out_of_time:
+            break
+    captioned.close()
+    benchmark.close()
+
+
+if __name__ == "__main__":
+    main()
