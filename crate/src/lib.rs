@@ -9,3 +9,6 @@
 
 pub mod data;
 pub mod model;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

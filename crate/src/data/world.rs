@@ -112,8 +112,12 @@ pub struct World {
 impl World {
     pub fn new(config: WorldConfig, digits: Digits) -> Result<Self> {
         config.validate()?;
+        let splits = match digits.held_split() {
+            Some(split) => vec![split],
+            None => vec![Split::Train, Split::Validation, Split::Test],
+        };
         for class in 0..10 {
-            for split in [Split::Train, Split::Validation, Split::Test] {
+            for &split in &splits {
                 if digits.count(class, split) == 0 {
                     return Err(DataError::Config(format!("no images of digit {class} in {split:?}")));
                 }
@@ -215,7 +219,7 @@ pub(crate) mod tests {
 
     /// Synthetic digits (a filled square of value 10 + class) so tests need no npm package.
     pub fn synthetic_digits() -> Digits {
-        let mut bytes = Vec::new();
+        let mut bytes = vec![0u8];
         for class in 0..10u8 {
             bytes.extend_from_slice(&20u16.to_le_bytes());
             for _ in 0..20 {

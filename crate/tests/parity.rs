@@ -1,0 +1,96 @@
+//! Parity with the PyTorch training twin (llm.c's test_gpt2 pattern): the same tiny random weights
+//! and inputs through `scripts/trainer/parity.py` and through burn must give the same classify
+//! logits, word logits and flow velocities, within `TOLERANCE`.
+//!
+//! Needs python3 with torch + safetensors (installed by scripts/setup); fails with that hint.
+
+use burn::tensor::{Device, Tensor};
+use safetensors::SafeTensors;
+use std::path::Path;
+use std::process::Command;
+use univid::model::{Layout, Modality, ModelConfig, Task, UniVid, Weights};
+
+/// f32 in both, different kernels and summation orders.
+const TOLERANCE: f32 = 2e-4;
+
+fn fixture(name: &str, file: &SafeTensors) -> Vec<f32> {
+    let view = file.tensor(name).unwrap_or_else(|_| panic!("fixture lacks {name}"));
+    view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+fn read(t: Tensor<3>) -> Vec<f32> {
+    pollster::block_on(t.into_data_async()).unwrap().try_into_vec::<f32>().unwrap()
+}
+
+fn assert_close(name: &str, ours: &[f32], theirs: &[f32]) {
+    assert_eq!(ours.len(), theirs.len(), "{name}: lengths differ");
+    let worst = ours.iter().zip(theirs).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    println!("{name}: max abs difference {worst:e} over {} values", ours.len());
+    assert!(worst < TOLERANCE, "{name}: burn and PyTorch differ by {worst}");
+}
+
+#[test]
+fn burn_matches_the_pytorch_twin() {
+    let config = ModelConfig::tiny();
+    let weights = Weights::random(&config, 11);
+    let dir = std::env::temp_dir().join(format!("univid-parity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("weights.safetensors"), weights.to_safetensors()).unwrap();
+    std::fs::write(dir.join("config.json"), serde_json::to_string(&config).unwrap()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/trainer/parity.py");
+    let status = Command::new("python3")
+        .arg(script)
+        .args([dir.join("weights.safetensors"), dir.join("config.json"), dir.join("out.safetensors")])
+        .status()
+        .expect("python3 not found: run scripts/setup");
+    assert!(status.success(), "parity.py failed: run scripts/setup (torch, safetensors)");
+    let bytes = std::fs::read(dir.join("out.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+
+    let device = Device::flex();
+    let model = UniVid::load(config.clone(), &weights, &device).unwrap();
+    let n = config.video_tokens();
+    let pixels: Vec<u8> = fixture("pixels", &file).iter().map(|&p| p as u8).collect();
+    let clip = univid::data::Clip::new(20, 64, 64, pixels).unwrap();
+    let patches = univid::model::patchify(&clip, &config);
+    let words: Vec<u16> = fixture("words", &file).iter().map(|&w| w as u16).collect();
+    let noise = fixture("noise", &file);
+
+    // [video | classify | describe + words], as the trainer packs it.
+    let mut layout = Layout::default();
+    layout.push(n, Task::Understand, Modality::Video, &[0]);
+    layout.push(1, Task::Classify, Modality::Text, &[0, 1]);
+    layout.push(1 + words.len(), Task::Describe, Modality::Text, &[0, 2]);
+    let x = Tensor::cat(vec![
+        model.embed_video(&patches, &vec![0.0; n]),
+        model.embed_text(Some(Task::Classify), &[], 0),
+        model.embed_text(Some(Task::Describe), &words, 0),
+    ], 1);
+    let (h, _) = model.trunk(x, &layout, None);
+    let (digits, motions) = model.class_logits(h.clone().narrow(1, n, 1).squeeze_dim::<2>(1));
+    assert_close("digit logits", &read(digits.unsqueeze_dim(0)), &fixture("digit_logits", &file));
+    assert_close("motion logits", &read(motions.unsqueeze_dim(0)), &fixture("motion_logits", &file));
+    let describe = model.lm_logits(h.narrow(1, n + 1, 1 + words.len()));
+    assert_close("describe logits", &read(describe), &fixture("describe_logits", &file));
+
+    let t = 0.7;
+    let mut layout = Layout::default();
+    layout.push(1 + words.len(), Task::Generate, Modality::Text, &[0]);
+    layout.push(n, Task::Generate, Modality::Video, &[0, 1]);
+    let x = Tensor::cat(vec![model.embed_text(Some(Task::Generate), &words, 0), model.embed_video(&noise, &vec![t; n])], 1);
+    let (h, _) = model.trunk(x, &layout, None);
+    let velocity = model.velocity(h.narrow(1, 1 + words.len(), n));
+    assert_close("generate velocity", &read(velocity), &fixture("generate_velocity", &file));
+
+    let p = config.patch_dim();
+    let mut mixed = patches[..n / 2 * p].to_vec();
+    mixed.extend_from_slice(&noise[n / 2 * p..]);
+    let times: Vec<f32> = (0..n).map(|i| if i < n / 2 { 0.0 } else { t }).collect();
+    let mut layout = Layout::default();
+    layout.push(1, Task::Continue, Modality::Text, &[0]);
+    layout.push(n, Task::Continue, Modality::Video, &[0, 1]);
+    let x = Tensor::cat(vec![model.embed_text(Some(Task::Continue), &[], 0), model.embed_video(&mixed, &times)], 1);
+    let (h, _) = model.trunk(x, &layout, None);
+    assert_close("continue velocity", &read(model.velocity(h.narrow(1, 1, n))), &fixture("continue_velocity", &file));
+    std::fs::remove_dir_all(dir).ok();
+}
