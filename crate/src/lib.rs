@@ -8,6 +8,7 @@
 //! - [`model`]: the network, its weights and the pipelines.
 
 pub mod data;
+pub mod judge;
 pub mod model;
 
 #[cfg(target_arch = "wasm32")]

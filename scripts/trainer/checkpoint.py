@@ -1,7 +1,7 @@
 """Checkpoints: a full one in runs/<name>/ (git-ignored) and a compact, committed resume point.
 
 models/<name>/
-  model.safetensors     EMA weights, f32, the names the Rust runtime loads
+  model.safetensors     EMA weights, f16 (halves the repository cost; the runtime reads f16/f32)
   config.json           model config + training args + progress
   resume/state.safetensors  raw weights + Adam moments in bf16 (resume point, ~3x model size)
   resume/state.json     step, stream positions, loss scales, schedule
@@ -38,8 +38,8 @@ def save(run_dir, model_dir, model, ema, opt, state, cfg, args):
 
 
 def export_weights(module, path):
-    tensors = {k: v.detach().float().contiguous() for k, v in module.state_dict().items()}
-    save_file(tensors, path, metadata={"format": "univid-f32"})
+    tensors = {k: v.detach().half().contiguous() for k, v in module.state_dict().items()}
+    save_file(tensors, path, metadata={"format": "univid-f16"})
 
 
 def load(run_dir, model_dir, model, ema, opt, state):
@@ -52,7 +52,7 @@ def load(run_dir, model_dir, model, ema, opt, state):
         return ck["state"]
     compact = load_file(os.path.join(model_dir, "resume", "state.safetensors"))
     model.load_state_dict({k[6:]: v.float() for k, v in compact.items() if k.startswith("model.")})
-    ema.load_state_dict({k: v for k, v in load_file(os.path.join(model_dir, "model.safetensors")).items()})
+    ema.load_state_dict({k: v.float() for k, v in load_file(os.path.join(model_dir, "model.safetensors")).items()})
     with open(os.path.join(model_dir, "resume", "state.json")) as f:
         saved = json.load(f)
     names = dict(model.named_parameters())
@@ -63,3 +63,11 @@ def load(run_dir, model_dir, model, ema, opt, state):
                             "exp_avg_sq": compact[f"exp_avg_sq.{name}"].float()}
     saved.pop("adam_step", None)
     return saved
+
+
+if __name__ == "__main__":
+    # `python3 checkpoint.py models/<name>`: rewrite a model folder's weights as f16 in place.
+    import sys
+    path = os.path.join(sys.argv[1], "model.safetensors")
+    tensors = {k: v.half().contiguous() for k, v in load_file(path).items()}
+    save_file(tensors, path, metadata={"format": "univid-f16"})

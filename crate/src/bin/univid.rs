@@ -4,8 +4,9 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use burn::tensor::Device;
-use univid::data::{caption, write_record, Digits, RecordLayout, Split, World, WorldConfig};
-use univid::model::{gate_row, Modality, ModelConfig, Task, UniVid, Weights};
+use univid::data::{caption, write_record, Clip, Digits, RecordLayout, Split, World, WorldConfig};
+use univid::judge::Judge;
+use univid::model::{gate_row, run_probe, Modality, ModelConfig, Task, UniVid, Weights};
 
 #[derive(Parser)]
 #[command(name = "univid", version, about = "UniVid: understand and generate Moving MNIST video")]
@@ -46,6 +47,37 @@ enum Command {
         #[arg(long)]
         model: Option<PathBuf>,
     },
+    /// Run the golden probe (tiny seeded model + a matmul) on a backend and print it as JSON.
+    Probe {
+        /// `flex` or `wgpu` (Vulkan; lavapipe without a GPU).
+        #[arg(long, default_value = "flex")]
+        backend: String,
+    },
+    /// Does a clip (GIF or folder of PNG frames) show what the caption says? Per element.
+    Judge {
+        clip: PathBuf,
+        #[arg(long)]
+        caption: String,
+        #[arg(long, default_value = "models/judge/classifier.safetensors")]
+        classifier: PathBuf,
+    },
+    /// The judge's agreement with the ground truth on real clips (its ceiling), as JSON.
+    JudgeEval {
+        #[arg(long, default_value = "test")]
+        split: String,
+        #[arg(long, default_value_t = 1000)]
+        n: u64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value = "models/judge/classifier.safetensors")]
+        classifier: PathBuf,
+        /// Digits per clip (2 is the standard geometry).
+        #[arg(long, default_value_t = 2)]
+        digits: usize,
+        /// Also write the report here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write the compact digit file the browser loads for sample clips.
     Digits {
         #[arg(long, default_value = "test")]
@@ -83,6 +115,32 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::Info { config, model } => info(&config, model.as_deref())?,
+        Command::Probe { backend } => {
+            let device = match backend.as_str() {
+                "flex" => Device::flex(),
+                "wgpu" => Device::wgpu_options().init()?,
+                other => return Err(format!("unknown backend '{other}' (flex, wgpu)").into()),
+            };
+            println!("{}", serde_json::to_string(&pollster::block_on(run_probe(&device))?)?);
+        }
+        Command::Judge { clip, caption, classifier } => {
+            let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;
+            let clip = Clip::read(&clip, 10_000)?.resized(20, 64, 64)?;
+            let verdict = pollster::block_on(judge.check(&clip, &caption))?;
+            println!("{}", serde_json::to_string_pretty(&verdict)?);
+        }
+        Command::JudgeEval { split, n, seed, classifier, digits, out } => {
+            let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;
+            let config = WorldConfig { min_digits: digits, max_digits: digits, ..WorldConfig::standard() };
+            let world = World::new(config, Digits::locate()?)?;
+            let split = Split::parse(&split)?;
+            let report = judge_agreement(&judge, &world, split, seed, n)?;
+            let text = serde_json::to_string_pretty(&report)?;
+            println!("{text}");
+            if let Some(out) = out {
+                std::fs::write(out, text)?;
+            }
+        }
         Command::Digits { split, out } => {
             let digits = Digits::locate()?.only(Split::parse(&split)?);
             std::fs::write(&out, digits.to_bytes())?;
@@ -156,6 +214,31 @@ fn load_model_dir(dir: &std::path::Path) -> Result<(ModelConfig, UniVid), Box<dy
     let weights = Weights::from_safetensors(&std::fs::read(dir.join("model.safetensors"))?, &config)?;
     let model = UniVid::load(config.clone(), &weights, &Device::flex())?;
     Ok((config, model))
+}
+
+/// Runs the judge on `n` real clips against their true captions.
+fn judge_agreement(judge: &Judge, world: &World, split: Split, seed: u64, n: u64) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+    let (mut elements, mut digits, mut motions, mut both, mut clips_faithful) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    for index in 0..n {
+        let (clip, truth) = world.clip(split, seed, index);
+        let verdict = pollster::block_on(judge.check(&clip, &caption(&truth)))?;
+        clips_faithful += verdict.faithful as u64;
+        for e in &verdict.elements {
+            elements += 1;
+            digits += e.digit_shown as u64;
+            motions += e.motion_shown as u64;
+            both += (e.digit_shown && e.motion_shown) as u64;
+        }
+    }
+    let rate = |k: u64, of: u64| k as f64 / of.max(1) as f64;
+    Ok(serde_json::json!({
+        "data": { "split": split, "seed": seed, "clips": n, "world": format!("standard geometry, {} digit(s), compass directions", world.config.max_digits) },
+        "command": format!("univid judge-eval --split {:?} --n {n} --seed {seed}", split).to_lowercase(),
+        "digit_agreement": rate(digits, elements),
+        "motion_agreement": rate(motions, elements),
+        "element_agreement": rate(both, elements),
+        "clip_agreement": rate(clips_faithful, n),
+    }))
 }
 
 fn main() {

@@ -1,0 +1,39 @@
+// A static file server for the browser tests and the demo: serves the repository's www/, models/
+// and tests/browser/ on 127.0.0.1 only, with the headers a strict page needs.
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm', '.json': 'application/json', '.css': 'text/css',
+  '.safetensors': 'application/octet-stream', '.bin': 'application/octet-stream', '.png': 'image/png',
+  '.gif': 'image/gif', '.vtt': 'text/vtt', '.md': 'text/markdown; charset=utf-8',
+};
+const ALLOWED = ['www', 'models', 'tests/browser'];
+
+export function serve(root, port = 0) {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    let rel = decodeURIComponent(url.pathname).replace(/^\/+/, '');
+    if (rel === '') rel = 'www/index.html';
+    if (rel.endsWith('/')) rel += 'index.html';
+    const file = path.resolve(root, rel);
+    const inside = ALLOWED.some((dir) => file.startsWith(path.resolve(root, dir) + path.sep));
+    if (!inside || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'cache-control': 'no-cache',
+      // Cross-origin isolation (SharedArrayBuffer for threads) and no eval.
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-embedder-policy': 'require-corp',
+      'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'",
+    });
+    fs.createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+}
