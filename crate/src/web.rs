@@ -12,6 +12,11 @@ fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// Plain JS objects (not `Map`s) for every serialised result.
+fn to_js(value: &impl serde::Serialize) -> Result<JsValue, JsError> {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(js_error)
+}
+
 /// One compute device and (once loaded) one model.
 #[wasm_bindgen]
 pub struct Engine {
@@ -42,7 +47,7 @@ impl Engine {
     /// The golden probe (see `model::probe`), as a JS object.
     pub async fn probe(&self) -> Result<JsValue, JsError> {
         let probe = run_probe(&self.device).await.map_err(js_error)?;
-        serde_wasm_bindgen::to_value(&probe).map_err(js_error)
+        to_js(&probe)
     }
 
     /// Loads seeded random weights of a preset (for tests and demos without a checkpoint).
@@ -80,7 +85,7 @@ impl Engine {
         let model = self.model()?;
         let clip = self.clip(pixels, model.config.frames)?;
         let result = model.classify(&clip).await.map_err(js_error)?;
-        serde_wasm_bindgen::to_value(&result).map_err(js_error)
+        to_js(&result)
     }
 
     pub async fn describe(&self, pixels: Vec<u8>) -> Result<String, JsError> {
@@ -135,7 +140,7 @@ pub fn sample_clip(digits: &[u8], split: &str, seed: u32, index: u32) -> Result<
     let world = World::new(WorldConfig::standard(), digits).map_err(js_error)?;
     let (clip, truth) = world.clip(split, seed as u64, index as u64);
     let out = serde_json::json!({ "caption": caption(&truth), "truth": truth, "frames": clip.frames, "size": clip.width });
-    let value = serde_wasm_bindgen::to_value(&out).map_err(js_error)?;
+    let value = to_js(&out)?;
     js_sys::Reflect::set(&value, &"pixels".into(), &js_sys::Uint8Array::from(clip.pixels.as_slice()))
         .map_err(|_| JsError::new("cannot attach pixels"))?;
     Ok(value)

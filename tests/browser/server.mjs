@@ -27,6 +27,7 @@ export function serve(root, port = 0) {
     }
     res.writeHead(200, {
       'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'content-length': fs.statSync(file).size,
       'cache-control': 'no-cache',
       // Cross-origin isolation (SharedArrayBuffer for threads) and no eval.
       'cross-origin-opener-policy': 'same-origin',

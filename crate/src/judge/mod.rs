@@ -67,11 +67,17 @@ impl Judge {
                 // Digits overlap all clip long: read the least overlapped frame rather than nothing.
                 frames.extend((0..clip.frames).max_by(|&a, &b| separations[a].total_cmp(&separations[b])));
             }
+            // Each frame is read at the centre and one pixel off in each direction (test-time
+            // augmentation: the tracked centre is not exactly MNIST's centre of mass).
             let crops: Vec<_> = frames
                 .iter()
-                .map(|&f| {
+                .flat_map(|&f| {
                     let centres: Vec<(f32, f32)> = tracks.iter().map(|o| o.centres[f]).collect();
-                    tracker::crop(clip.frame(f), clip.width, &centres, i)
+                    [(0.0, 0.0), (1.0, 0.0), (-1.0, 0.0), (0.0, 1.0), (0.0, -1.0)].map(|(dx, dy)| {
+                        let mut shifted = centres.clone();
+                        shifted[i] = (centres[i].0 + dx, centres[i].1 + dy);
+                        tracker::crop(clip.frame(f), clip.width, &shifted, i)
+                    })
                 })
                 .collect();
             let probs = self.classifier.classify(&crops).await?;

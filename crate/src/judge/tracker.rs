@@ -174,7 +174,7 @@ pub fn crop(frame: &[u8], width: usize, centres: &[(f32, f32)], which: usize) ->
     let mut out = [0u8; DIGIT_SIDE * DIGIT_SIDE];
     let height = frame.len() / width;
     let (cx, cy) = centres[which];
-    let (left, top) = ((cx - 14.0).round() as i64, (cy - 14.0).round() as i64);
+    let (left, top) = ((cx - 13.5).round() as i64, (cy - 13.5).round() as i64);
     for r in 0..DIGIT_SIDE as i64 {
         for c in 0..DIGIT_SIDE as i64 {
             let (x, y) = (left + c, top + r);

@@ -1,0 +1,49 @@
+// The README's main job: the demo page with the shipped model, driven like a visitor would.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { serve } from './server.mjs';
+import { launch } from './browser.mjs';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const ARTIFACTS = `${ROOT}tests/artifacts`;
+const VOCABULARY = new Set(['digit', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'moves', 'move', 'up', 'down',
+  'left', 'right', 'and', 'to', 'the', 'while', ',', '?', 'which', 'digits', 'are', 'there', 'how', 'many', 'way',
+  'does', 'where', 'end', 'start', 'is', 'a', 'yes', 'no', 'none', 'one', 'two', 'three', 'top', 'bottom']);
+let server, context, page, base;
+
+before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  server = await serve(ROOT);
+  base = `http://127.0.0.1:${server.address().port}`;
+  context = await launch();
+  page = await context.newPage();
+});
+
+after(async () => {
+  await context?.close();
+  server?.close();
+});
+
+test('demo loads the shipped model on CPU, describes a sample clip and generates one', { timeout: 300_000 }, async () => {
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(`${base}/www/index.html`);
+  await page.selectOption('#backend', 'cpu');
+  await page.click('#load');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Loaded'), null, { timeout: 120_000 });
+  assert.match(await page.textContent('#status'), /Loaded \(cpu, trained \d+ steps\)/);
+  assert.equal(await page.$eval('#progress', (p) => p.value), 1, 'the progress bar reached the end');
+  await page.waitForFunction(() => !['—', '…'].includes(document.querySelector('#caption').textContent), null, { timeout: 120_000 });
+  const caption = await page.textContent('#caption');
+  const truth = await page.textContent('#truth');
+  console.log(`truth:   ${truth}\nmodel:   ${caption}\nclasses: ${await page.textContent('#classes')}`);
+  assert.ok(truth.startsWith('digit '), 'the sample clip comes with its ground-truth caption');
+  for (const word of caption.split(' ').filter(Boolean)) assert.ok(VOCABULARY.has(word), `"${word}" is not a model word`);
+  await page.fill('#steps', '2');
+  await page.click('#generate');
+  await page.waitForFunction(() => document.querySelector('#generate-status').textContent === 'Done.', null, { timeout: 120_000 });
+  await page.screenshot({ path: `${ARTIFACTS}/demo-cpu.png`, fullPage: true });
+  const foreign = requests.filter((u) => !u.startsWith(base) && !u.startsWith('data:'));
+  assert.deepEqual(foreign, [], 'no request leaves for another host');
+});
