@@ -8,6 +8,7 @@
 //! - [`model`]: the network, its weights and the pipelines.
 
 pub mod data;
+pub mod eval;
 pub mod judge;
 pub mod model;
 

@@ -1,4 +1,8 @@
-"""Measures training throughput of a config on random clips (no data stream needed)."""
+"""Measures training throughput (clips/s: one understand + generate + continue micro-batch per
+step) on random clips, no data stream needed. Each argument is `d,layers,heads,hidden,tubelet,bf16`:
+
+    python3 scripts/trainer/speed.py 256,6,8,512,16,0 256,6,8,512,16,1 192,6,6,384,8,0
+"""
 import sys
 import time
 import numpy as np
@@ -22,21 +26,21 @@ def fake(n):
     return rec
 
 
-def main(d, layers, heads, hidden, batch=8, steps=3):
-    cfg = ModelConfig(d_model=d, layers=layers, heads=heads, expert_hidden=hidden)
+def main(d, layers, heads, hidden, tubelet, bf16, batch=8, steps=3):
+    cfg = ModelConfig(d_model=d, layers=layers, heads=heads, expert_hidden=hidden, tubelet_hw=tubelet)
     model = UniVid(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     times = []
     for i in range(steps + 1):
         t0 = time.time()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(bf16)):
             losses = {**understand_loss(model, fake(batch)), **generate_loss(model, fake(batch)), **continue_loss(model, fake(batch))}
         sum(losses.values()).backward()
         opt.step(); opt.zero_grad()
         if i:
             times.append(time.time() - t0)
-    print(f"d={d} L={layers} params={params:.2f}M  {3 * batch / np.median(times):.1f} clips/s  losses={ {k: round(v.item(), 3) for k, v in losses.items()} }")
+    print(f"d={d} L={layers} tubelet={tubelet} bf16={bool(bf16)} params={params:.2f}M  {3 * batch / np.median(times):.1f} clips/s  losses={ {k: round(v.item(), 3) for k, v in losses.items()} }")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,25 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Evaluate a trained model on the test split (unseen handwriting) and print a JSON report.
+    Eval {
+        #[arg(long, default_value = "models/univid-small")]
+        model: PathBuf,
+        /// Clips for understanding (classify, describe, 7 questions each).
+        #[arg(long, default_value_t = 1000)]
+        n: u64,
+        /// Clips for continuation and text→video (each costs `steps` forward passes).
+        #[arg(long, default_value_t = 200)]
+        n_generate: u64,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value = "models/judge/classifier.safetensors")]
+        classifier: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write the compact digit file the browser loads for sample clips.
     Digits {
         #[arg(long, default_value = "test")]
@@ -135,6 +154,26 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let world = World::new(config, Digits::locate()?)?;
             let split = Split::parse(&split)?;
             let report = judge_agreement(&judge, &world, split, seed, n)?;
+            let text = serde_json::to_string_pretty(&report)?;
+            println!("{text}");
+            if let Some(out) = out {
+                std::fs::write(out, text)?;
+            }
+        }
+        Command::Eval { model, n, n_generate, steps, seed, classifier, out } => {
+            let (_, univid) = load_model_dir(&model)?;
+            let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;
+            let digits = Digits::locate()?;
+            let standard = World::new(WorldConfig::standard(), digits.clone())?;
+            let benchmark = World::new(WorldConfig::benchmark(), digits)?;
+            let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(model.join("config.json"))?)?;
+            let report = serde_json::json!({
+                "model": model, "trained_steps": meta["step"], "split": "test", "seed": seed,
+                "command": format!("univid eval --model {} --n {n} --n-generate {n_generate} --steps {steps} --seed {seed}", model.display()),
+                "understanding": pollster::block_on(univid::eval::understanding(&univid, &standard, n, seed))?,
+                "continuation_10_to_10": pollster::block_on(univid::eval::continuation(&univid, &benchmark, n_generate, seed, steps))?,
+                "text_to_video": pollster::block_on(univid::eval::text_to_video(&univid, &judge, &standard, n_generate, seed, steps))?,
+            });
             let text = serde_json::to_string_pretty(&report)?;
             println!("{text}");
             if let Some(out) = out {
