@@ -153,7 +153,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let config = WorldConfig { min_digits: digits, max_digits: digits, ..WorldConfig::standard() };
             let world = World::new(config, Digits::locate()?)?;
             let split = Split::parse(&split)?;
-            let report = judge_agreement(&judge, &world, split, seed, n)?;
+            let mut report = pollster::block_on(univid::eval::judge_ceiling(&judge, &world, split, n, seed))?;
+            report["command"] = format!("univid judge-eval --split {split:?} --n {n} --seed {seed} --digits {digits}").to_lowercase().into();
             let text = serde_json::to_string_pretty(&report)?;
             println!("{text}");
             if let Some(out) = out {
@@ -253,31 +254,6 @@ fn load_model_dir(dir: &std::path::Path) -> Result<(ModelConfig, UniVid), Box<dy
     let weights = Weights::from_safetensors(&std::fs::read(dir.join("model.safetensors"))?, &config)?;
     let model = UniVid::load(config.clone(), &weights, &Device::flex())?;
     Ok((config, model))
-}
-
-/// Runs the judge on `n` real clips against their true captions.
-fn judge_agreement(judge: &Judge, world: &World, split: Split, seed: u64, n: u64) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-    let (mut elements, mut digits, mut motions, mut both, mut clips_faithful) = (0u64, 0u64, 0u64, 0u64, 0u64);
-    for index in 0..n {
-        let (clip, truth) = world.clip(split, seed, index);
-        let verdict = pollster::block_on(judge.check(&clip, &caption(&truth)))?;
-        clips_faithful += verdict.faithful as u64;
-        for e in &verdict.elements {
-            elements += 1;
-            digits += e.digit_shown as u64;
-            motions += e.motion_shown as u64;
-            both += (e.digit_shown && e.motion_shown) as u64;
-        }
-    }
-    let rate = |k: u64, of: u64| k as f64 / of.max(1) as f64;
-    Ok(serde_json::json!({
-        "data": { "split": split, "seed": seed, "clips": n, "world": format!("standard geometry, {} digit(s), compass directions", world.config.max_digits) },
-        "command": format!("univid judge-eval --split {:?} --n {n} --seed {seed}", split).to_lowercase(),
-        "digit_agreement": rate(digits, elements),
-        "motion_agreement": rate(motions, elements),
-        "element_agreement": rate(both, elements),
-        "clip_agreement": rate(clips_faithful, n),
-    }))
 }
 
 fn main() {

@@ -44,6 +44,41 @@ pub struct Verdict {
     pub faithful: bool,
 }
 
+/// Counts verdicts: per element (digit, motion, both) and per clip.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    elements: u32,
+    digits: u32,
+    motions: u32,
+    both: u32,
+    clips: u32,
+    faithful_clips: u32,
+}
+
+impl Tally {
+    pub fn add(&mut self, verdict: &Verdict) {
+        self.clips += 1;
+        self.faithful_clips += verdict.faithful as u32;
+        for e in &verdict.elements {
+            self.elements += 1;
+            self.digits += e.digit_shown as u32;
+            self.motions += e.motion_shown as u32;
+            self.both += (e.digit_shown && e.motion_shown) as u32;
+        }
+    }
+
+    /// Rates under `{prefix}_` names (e.g. `digit_agreement`, `element_faithfulness`).
+    pub fn rates(&self, suffix: &str) -> serde_json::Value {
+        let rate = |k: u32, of: u32| k as f64 / of.max(1) as f64;
+        serde_json::json!({
+            format!("digit_{suffix}"): rate(self.digits, self.elements),
+            format!("motion_{suffix}"): rate(self.motions, self.elements),
+            format!("element_{suffix}"): rate(self.both, self.elements),
+            format!("clip_{suffix}"): rate(self.faithful_clips, self.clips),
+        })
+    }
+}
+
 pub struct Judge {
     classifier: DigitClassifier,
     /// Step length of the world's motion as a fraction of the free range (0.1 standard).
