@@ -168,14 +168,6 @@ impl Digits {
         &self.by_class[class][start + index]
     }
 
-    /// Global image index (within its class) of a split-relative index; for tests of the split.
-    pub fn global_index(&self, class: usize, split: Split, index: usize) -> usize {
-        self.range(class, split).0 + index
-    }
-
-    pub fn class_len(&self, class: usize) -> usize {
-        self.by_class[class].len()
-    }
 }
 
 fn images_from_floats(values: &[f32]) -> std::result::Result<Vec<[u8; PIXELS]>, String> {

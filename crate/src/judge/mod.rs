@@ -167,27 +167,11 @@ impl Judge {
 
 /// Track index for each claimed digit (all permutations: at most 3! = 6).
 fn best_assignment(claimed: &[(u8, Motion)], seen: &[SeenDigit]) -> Vec<usize> {
-    let mut best = (f32::NEG_INFINITY, (0..claimed.len()).collect::<Vec<_>>());
-    permutations(claimed.len(), &mut |perm| {
-        let score: f32 = claimed.iter().zip(perm).map(|(c, &t)| seen[t].probabilities[c.0 as usize].max(1e-9).ln()).sum();
-        if score > best.0 {
-            best = (score, perm.to_vec());
-        }
-    });
-    best.1
-}
-
-fn permutations(n: usize, visit: &mut dyn FnMut(&[usize])) {
-    fn go(items: &mut Vec<usize>, k: usize, visit: &mut dyn FnMut(&[usize])) {
-        if k == items.len() {
-            visit(items);
-            return;
-        }
-        for i in k..items.len() {
-            items.swap(k, i);
-            go(items, k + 1, visit);
-            items.swap(k, i);
-        }
-    }
-    go(&mut (0..n).collect(), 0, visit);
+    let score = |perm: &[usize]| -> f32 {
+        claimed.iter().zip(perm).map(|(c, &t)| seen[t].probabilities[c.0 as usize].max(1e-9).ln()).sum()
+    };
+    tracker::all_permutations(claimed.len())
+        .into_iter()
+        .max_by(|a, b| score(a).total_cmp(&score(b)))
+        .unwrap_or_default()
 }

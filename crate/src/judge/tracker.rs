@@ -152,7 +152,7 @@ fn clean_runs(clean: &[bool]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
-fn all_permutations(n: usize) -> Vec<Vec<usize>> {
+pub(crate) fn all_permutations(n: usize) -> Vec<Vec<usize>> {
     fn go(items: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
         if k == items.len() {
             out.push(items.clone());

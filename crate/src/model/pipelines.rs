@@ -63,16 +63,10 @@ impl Default for GenerateOptions {
     }
 }
 
-fn host(data: burn::tensor::TensorData) -> Result<Vec<f32>> {
+/// Reads a tensor back to the host, asynchronously (the only way that works on WebGPU).
+pub(crate) async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    let data = tensor.into_data_async().await.map_err(|e| ModelError::Backend(format!("{e:?}")))?;
     data.try_into_vec::<f32>().map_err(|e| ModelError::Backend(format!("{e:?}")))
-}
-
-async fn read(tensor: Tensor<3>) -> Result<Vec<f32>> {
-    host(tensor.into_data_async().await.map_err(|e| ModelError::Backend(format!("{e:?}")))?)
-}
-
-async fn read2(tensor: Tensor<2>) -> Result<Vec<f32>> {
-    host(tensor.into_data_async().await.map_err(|e| ModelError::Backend(format!("{e:?}")))?)
 }
 
 impl UniVid {
@@ -102,8 +96,8 @@ impl UniVid {
         self.check_clip(clip, self.config.frames)?;
         let (h, _, _) = self.understand_prefix(clip, Task::Classify, &[]);
         let (digits, motions) = self.class_logits(h.squeeze_dim::<2>(1));
-        let presence = read2(sigmoid(digits)).await?;
-        let motion = read2(softmax(motions.reshape([10, 8]), 1)).await?;
+        let presence = read(sigmoid(digits)).await?;
+        let motion = read(softmax(motions.reshape([10, 8]), 1)).await?;
         Ok(classification(presence, &motion))
     }
 

@@ -2,7 +2,8 @@
 //! natively (flex, wgpu/Vulkan) and in the browser (flex-wasm, WebGPU) and is compared across them.
 
 use super::config::{ModelConfig, Task};
-use super::error::{ModelError, Result};
+use super::error::Result;
+use super::pipelines::read;
 use super::sequence;
 use super::univid::UniVid;
 use super::video::{gaussian, patchify};
@@ -37,11 +38,6 @@ pub fn matmul_inputs(n: usize) -> (Vec<f32>, Vec<f32>) {
 pub fn probe_clip() -> Clip {
     let pixels = (0..20 * 64 * 64).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
     Clip::new(20, 64, 64, pixels).expect("20×64×64")
-}
-
-async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
-    let data = tensor.into_data_async().await.map_err(|e| ModelError::Backend(format!("{e:?}")))?;
-    data.try_into_vec::<f32>().map_err(|e| ModelError::Backend(format!("{e:?}")))
 }
 
 pub async fn run_probe(device: &Device) -> Result<Probe> {

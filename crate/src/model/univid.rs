@@ -2,7 +2,7 @@
 
 use super::attention::LayerCache;
 use super::block::Block;
-use super::config::{ModelConfig, Task, TASKS};
+use super::config::{ModelConfig, Task};
 use super::error::Result;
 use super::layers::{LayerNorm, Linear};
 use super::sequence::Layout;
@@ -133,9 +133,5 @@ impl UniVid {
     /// Gate mixing weights `[layer][task·2 + modality][expert]`.
     pub fn gate_weights(&self) -> Vec<Vec<Vec<f32>>> {
         self.blocks.iter().map(|b| b.ffn.gate_weights()).collect()
-    }
-
-    pub fn tasks() -> usize {
-        TASKS
     }
 }
