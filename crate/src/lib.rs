@@ -6,11 +6,13 @@
 //!
 //! - [`data`]: the Captioned Moving MNIST world, its language and tokenizer.
 //! - [`model`]: the network, its weights and the pipelines.
+//! - [`pack`]: the shipped weights format (quantized shards + manifest) and its progressive loader.
 
 pub mod data;
 pub mod eval;
 pub mod judge;
 pub mod model;
+pub mod pack;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -1,20 +1,64 @@
 //! The browser binding (wasm-bindgen). Thin: it converts JS values and calls the library; the JS
 //! side (`www/`) drives loops, progress and cancellation.
 
-use crate::data::{caption, Clip, Digits, Split, World, WorldConfig};
-use crate::model::{run_probe, DecodeOptions, GenerateOptions, ModelConfig, UniVid, Weights};
+use crate::data::{caption, Clip, DataError, Digits, Split, World, WorldConfig};
+use crate::model::{run_probe, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
+use crate::pack::{Group, Loader, Manifest, PackError};
 use burn::tensor::Device;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
-fn js_error(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
+/// A JS `Error` named `UniVidError` with a stable machine-readable `code`.
+fn typed_error(code: &str, message: &str) -> JsValue {
+    let error = js_sys::Error::new(message);
+    error.set_name("UniVidError");
+    let _ = js_sys::Reflect::set(&error, &"code".into(), &code.into());
+    error.into()
+}
+
+fn data_code(e: &DataError) -> &'static str {
+    match e {
+        DataError::UnknownWords { .. } => "unknown-words",
+        DataError::EmptyText => "empty-text",
+        DataError::TextTooLong { .. } => "text-too-long",
+        DataError::Grammar(_) => "grammar",
+        DataError::Clip(_) | DataError::Decode(_) => "bad-clip",
+        _ => "data",
+    }
+}
+
+fn model_error(e: ModelError) -> JsValue {
+    let code = match &e {
+        ModelError::NotLoaded { .. } => "not-loaded",
+        ModelError::Input(_) => "bad-input",
+        ModelError::Data(d) => data_code(d),
+        ModelError::Backend(_) => "backend",
+        _ => "bad-weights",
+    };
+    typed_error(code, &e.to_string())
+}
+
+fn pack_error(e: PackError) -> JsValue {
+    let code = match &e {
+        PackError::Manifest(_) => "bad-manifest",
+        PackError::Version { .. } => "unsupported-version",
+        PackError::TooLarge { .. } => "too-large",
+        PackError::ShardSize { .. } => "shard-size",
+        PackError::ShardHash { .. } => "shard-hash",
+        PackError::GroupNotReady { .. } => "not-loaded",
+        _ => "bad-shard",
+    };
+    typed_error(code, &e.to_string())
+}
+
+fn other_error(e: impl std::fmt::Display) -> JsValue {
+    typed_error("internal", &e.to_string())
 }
 
 /// Plain JS objects (not `Map`s) for every serialised result.
-fn to_js(value: &impl serde::Serialize) -> Result<JsValue, JsError> {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(js_error)
+fn to_js(value: &impl serde::Serialize) -> Result<JsValue, JsValue> {
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(other_error)
 }
 
 /// One compute device and (once loaded) one model.
@@ -23,18 +67,21 @@ pub struct Engine {
     device: Device,
     backend: String,
     model: RefCell<Option<Rc<UniVid>>>,
+    /// The streaming load in progress, tagged so a superseded load's shards are refused.
+    loading: RefCell<Option<(u32, Loader)>>,
+    next_load: Cell<u32>,
 }
 
 /// Creates an engine on `"webgpu"` or `"cpu"`. WebGPU never falls back silently: if it cannot be
 /// initialised this rejects, and the caller decides what to do.
 #[wasm_bindgen(js_name = createEngine)]
-pub async fn create_engine(backend: String) -> Result<Engine, JsError> {
+pub async fn create_engine(backend: String) -> Result<Engine, JsValue> {
     let device = match backend.as_str() {
-        "webgpu" => Device::wgpu_options().init_async().await.map_err(js_error)?,
+        "webgpu" => Device::wgpu_options().init_async().await.map_err(|e| typed_error("backend", &e.to_string()))?,
         "cpu" => Device::flex(),
-        other => return Err(JsError::new(&format!("unknown backend '{other}' (webgpu, cpu)"))),
+        other => return Err(typed_error("bad-input", &format!("unknown backend '{other}' (webgpu, cpu)"))),
     };
-    Ok(Engine { device, backend, model: RefCell::new(None) })
+    Ok(Engine { device, backend, model: RefCell::new(None), loading: RefCell::new(None), next_load: Cell::new(1) })
 }
 
 #[wasm_bindgen]
@@ -45,80 +92,133 @@ impl Engine {
     }
 
     /// The golden probe (see `model::probe`), as a JS object.
-    pub async fn probe(&self) -> Result<JsValue, JsError> {
-        let probe = run_probe(&self.device).await.map_err(js_error)?;
+    pub async fn probe(&self) -> Result<JsValue, JsValue> {
+        let probe = run_probe(&self.device).await.map_err(model_error)?;
         to_js(&probe)
     }
 
     /// Loads seeded random weights of a preset (for tests and demos without a checkpoint).
     #[wasm_bindgen(js_name = loadRandom)]
-    pub fn load_random(&self, preset: &str, seed: u32) -> Result<(), JsError> {
-        let config = ModelConfig::preset(preset).map_err(js_error)?;
+    pub fn load_random(&self, preset: &str, seed: u32) -> Result<(), JsValue> {
+        let config = ModelConfig::preset(preset).map_err(model_error)?;
         let weights = Weights::random(&config, seed as u64);
-        self.install(config, &weights)
-    }
-
-    /// Loads a model from its config JSON and f32/f16 safetensors bytes.
-    #[wasm_bindgen(js_name = loadWeights)]
-    pub fn load_weights(&self, config_json: &str, weights: &[u8]) -> Result<(), JsError> {
-        let config: ModelConfig = serde_json::from_str(config_json).map_err(js_error)?;
-        let weights = Weights::from_safetensors(weights, &config).map_err(js_error)?;
-        self.install(config, &weights)
-    }
-
-    fn install(&self, config: ModelConfig, weights: &Weights) -> Result<(), JsError> {
-        let model = UniVid::load(config, weights, &self.device).map_err(js_error)?;
+        let model = UniVid::load(config, &weights, &self.device).map_err(model_error)?;
         *self.model.borrow_mut() = Some(Rc::new(model));
         Ok(())
     }
 
-    fn model(&self) -> Result<Rc<UniVid>, JsError> {
-        self.model.borrow().clone().ok_or_else(|| JsError::new("no model is loaded: call loadWeights first"))
+    /// Starts a streaming load from a packed model's `manifest.json` bytes (checked before any
+    /// shard is fetched). Returns `{ load, manifest }`; `load` tags the shards of this load. The
+    /// current model, if any, keeps answering until the new one is ready.
+    #[wasm_bindgen(js_name = openManifest)]
+    pub fn open_manifest(&self, text: &[u8]) -> Result<JsValue, JsValue> {
+        let manifest = Manifest::parse(text).map_err(pack_error)?;
+        let load = self.next_load.get();
+        self.next_load.set(load + 1);
+        let summary = serde_json::json!({ "load": load, "manifest": &manifest, "totalBytes": manifest.total_bytes() });
+        *self.loading.borrow_mut() = Some((load, Loader::streaming_to(manifest, self.device.clone())));
+        to_js(&summary)
     }
 
-    fn clip(&self, pixels: Vec<u8>, frames: usize) -> Result<Clip, JsError> {
+    /// Verifies (size, sha256, structure) and uploads one shard of load `load`. A bad shard
+    /// changes nothing and can be sent again. Once `core` + `understand` are in, the model
+    /// answers understanding calls; once `generate` is in, it generates too. Returns
+    /// `{ tensorsLoaded, tensorsTotal, groupsReady, understandReady, generateReady }`.
+    #[wasm_bindgen(js_name = addShard)]
+    pub fn add_shard(&self, load: u32, index: usize, bytes: &[u8]) -> Result<JsValue, JsValue> {
+        let mut loading = self.loading.borrow_mut();
+        let Some((_, loader)) = loading.as_mut().filter(|(id, _)| *id == load) else {
+            return Err(typed_error("superseded", "this load was superseded by a newer one (or disposed)"));
+        };
+        loader.add_shard(index, bytes).map_err(pack_error)?;
+        let ready = |l: &Loader, g: Group| l.group_ready(g);
+        if ready(loader, Group::Core) && ready(loader, Group::Understand) && !loader.taken(Group::Core) {
+            let weights = loader.take(&[Group::Core, Group::Understand]).map_err(pack_error)?;
+            let config = loader.manifest().model.clone();
+            let model = UniVid::load_understanding(config, &weights, &self.device).map_err(model_error)?;
+            *self.model.borrow_mut() = Some(Rc::new(model));
+        }
+        if loader.taken(Group::Core) && ready(loader, Group::Generate) && !loader.taken(Group::Generate) {
+            let weights = loader.take(&[Group::Generate]).map_err(pack_error)?;
+            let mut model = (*self.model()?).clone();
+            model.attach_generate(&weights).map_err(model_error)?;
+            *self.model.borrow_mut() = Some(Rc::new(model));
+        }
+        let understanding = loader.taken(Group::Core);
+        let groups: Vec<&str> = Group::ALL.iter().filter(|g| ready(loader, **g)).map(|g| g.name()).collect();
+        let status = serde_json::json!({
+            "tensorsLoaded": loader.tensors_decoded(),
+            "tensorsTotal": loader.manifest().tensors.len(),
+            "groupsReady": groups,
+            "understandReady": understanding,
+            "generateReady": loader.taken(Group::Generate),
+        });
+        to_js(&status)
+    }
+
+    #[wasm_bindgen(getter, js_name = canGenerate)]
+    pub fn can_generate(&self) -> bool {
+        self.model.borrow().as_ref().is_some_and(|m| m.can_generate())
+    }
+
+    #[wasm_bindgen(getter, js_name = hasModel)]
+    pub fn has_model(&self) -> bool {
+        self.model.borrow().is_some()
+    }
+
+    /// Drops the model and any load in progress; later calls fail with code `no-model`.
+    pub fn dispose(&self) {
+        *self.model.borrow_mut() = None;
+        *self.loading.borrow_mut() = None;
+    }
+
+    fn model(&self) -> Result<Rc<UniVid>, JsValue> {
+        self.model.borrow().clone().ok_or_else(|| typed_error("no-model", "no model is loaded (or it was disposed)"))
+    }
+
+    fn clip(&self, pixels: Vec<u8>, frames: usize) -> Result<Clip, JsValue> {
         let size = self.model()?.config.size;
-        Clip::new(frames, size, size, pixels).map_err(js_error)
+        Clip::new(frames, size, size, pixels).map_err(|e| typed_error(data_code(&e), &e.to_string()))
     }
 
-    pub async fn classify(&self, pixels: Vec<u8>) -> Result<JsValue, JsError> {
+    pub async fn classify(&self, pixels: Vec<u8>) -> Result<JsValue, JsValue> {
         let model = self.model()?;
         let clip = self.clip(pixels, model.config.frames)?;
-        let result = model.classify(&clip).await.map_err(js_error)?;
+        let result = model.classify(&clip).await.map_err(model_error)?;
         to_js(&result)
     }
 
-    pub async fn describe(&self, pixels: Vec<u8>) -> Result<String, JsError> {
+    pub async fn describe(&self, pixels: Vec<u8>) -> Result<String, JsValue> {
         let model = self.model()?;
         let clip = self.clip(pixels, model.config.frames)?;
-        model.describe(&clip, DecodeOptions::default()).await.map_err(js_error)
+        model.describe(&clip, DecodeOptions::default()).await.map_err(model_error)
     }
 
-    pub async fn ask(&self, pixels: Vec<u8>, question: String) -> Result<String, JsError> {
+    pub async fn ask(&self, pixels: Vec<u8>, question: String) -> Result<String, JsValue> {
         let model = self.model()?;
         let clip = self.clip(pixels, model.config.frames)?;
-        model.ask(&clip, &question, DecodeOptions::default()).await.map_err(js_error)
+        model.ask(&clip, &question, DecodeOptions::default()).await.map_err(model_error)
     }
 
     /// Text → video; `on_step(step, steps)` is called after every Euler step.
-    pub async fn generate(&self, prompt: String, steps: usize, guidance: f32, seed: u32, on_step: Option<js_sys::Function>) -> Result<Vec<u8>, JsError> {
+    pub async fn generate(&self, prompt: String, steps: usize, guidance: f32, seed: u32, on_step: Option<js_sys::Function>) -> Result<Vec<u8>, JsValue> {
         let model = self.model()?;
         let options = GenerateOptions { steps, guidance, seed: seed as u64 };
         let mut report = progress(on_step);
-        let clip = model.generate(&prompt, options, &mut report).await.map_err(js_error)?;
+        let clip = model.generate(&prompt, options, &mut report).await.map_err(model_error)?;
         Ok(clip.pixels)
     }
 
     /// Keeps the first `frames_in` frames of `pixels` and generates the rest.
     #[wasm_bindgen(js_name = continueClip)]
-    pub async fn continue_clip(&self, pixels: Vec<u8>, frames_in: usize, steps: usize, seed: u32, on_step: Option<js_sys::Function>) -> Result<Vec<u8>, JsError> {
+    pub async fn continue_clip(&self, pixels: Vec<u8>, frames_in: usize, steps: usize, seed: u32, on_step: Option<js_sys::Function>) -> Result<Vec<u8>, JsValue> {
         let model = self.model()?;
         let size = model.config.size;
         let frames = pixels.len() / (size * size);
         let clip = self.clip(pixels, frames)?;
         let options = GenerateOptions { steps, guidance: 1.0, seed: seed as u64 };
         let mut report = progress(on_step);
-        let out = model.continue_clip(&clip, frames_in, options, &mut report).await.map_err(js_error)?;
+        let out = model.continue_clip(&clip, frames_in, options, &mut report).await.map_err(model_error)?;
         Ok(out.pixels)
     }
 }
@@ -134,14 +234,15 @@ fn progress(on_step: Option<js_sys::Function>) -> impl FnMut(usize, usize) {
 
 /// A clip of the Captioned Moving MNIST world, made in the page from the compact digit file.
 #[wasm_bindgen(js_name = sampleClip)]
-pub fn sample_clip(digits: &[u8], split: &str, seed: u32, index: u32) -> Result<JsValue, JsError> {
-    let split = Split::parse(split).map_err(js_error)?;
-    let digits = Digits::from_bytes(digits).map_err(js_error)?;
-    let world = World::new(WorldConfig::standard(), digits).map_err(js_error)?;
+pub fn sample_clip(digits: &[u8], split: &str, seed: u32, index: u32) -> Result<JsValue, JsValue> {
+    let data = |e: DataError| typed_error(data_code(&e), &e.to_string());
+    let split = Split::parse(split).map_err(data)?;
+    let digits = Digits::from_bytes(digits).map_err(data)?;
+    let world = World::new(WorldConfig::standard(), digits).map_err(data)?;
     let (clip, truth) = world.clip(split, seed as u64, index as u64);
     let out = serde_json::json!({ "caption": caption(&truth), "truth": truth, "frames": clip.frames, "size": clip.width });
     let value = to_js(&out)?;
     js_sys::Reflect::set(&value, &"pixels".into(), &js_sys::Uint8Array::from(clip.pixels.as_slice()))
-        .map_err(|_| JsError::new("cannot attach pixels"))?;
+        .map_err(|_| typed_error("internal", "cannot attach pixels"))?;
     Ok(value)
 }

@@ -5,11 +5,13 @@ models/<name>/
   config.json           model config + training args + progress
   resume/state.safetensors  raw weights + Adam moments in bf16 (resume point, ~3x model size)
   resume/state.json     step, stream positions, loss scales, schedule
+  log.jsonl             the run's per-step log, copied at every save
 Resuming from the compact point restores weights (bf16-rounded), EMA (f32), Adam moments (bf16),
 step, data stream positions and loss scales; the RNG of noise/time sampling restarts from seed+step.
 """
 import json
 import os
+import shutil
 import torch
 from safetensors.torch import save_file, load_file
 
@@ -35,6 +37,10 @@ def save(run_dir, model_dir, model, ema, opt, state, cfg, args):
     save_file(compact, os.path.join(model_dir, "resume", "state.safetensors"))
     with open(os.path.join(model_dir, "resume", "state.json"), "w") as f:
         json.dump({**state, "adam_step": state["step"]}, f, indent=2)
+    # The log travels with the resume point (a later session may be on a fresh machine).
+    log = os.path.join(run_dir, "log.jsonl")
+    if os.path.exists(log):
+        shutil.copyfile(log, os.path.join(model_dir, "log.jsonl"))
 
 
 def export_weights(module, path):

@@ -31,6 +31,7 @@ class ModelConfig:
     vocab: int = 47
     text_len: int = 32
     time_dim: int = 64  # sinusoidal features of the flow time t
+    stem_channels: int = 32  # conv stem width (0 = tubelets embedded by one linear layer only)
 
     @property
     def grid(self):  # (T', H', W') tubelet grid
@@ -48,7 +49,7 @@ class ModelConfig:
     @staticmethod
     def preset(name):
         presets = {
-            "tiny": ModelConfig(d_model=32, layers=2, heads=2, experts=3, expert_hidden=64),
+            "tiny": ModelConfig(d_model=32, layers=2, heads=2, experts=3, expert_hidden=64, stem_channels=8),
             "small": ModelConfig(),
             "large": ModelConfig(d_model=1024, layers=24, heads=16, experts=3, expert_hidden=2048),
         }
@@ -83,6 +84,30 @@ def timestep_features(t, dim):
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
     args = t.float()[..., None] * 1000.0 * freqs
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class VideoStem(nn.Module):
+    """Per-frame conv stem to 1/8 resolution, then one strided conv per tubelet (a linear map of
+    its tt x C x k x k cells) to the model width. Translation-equivariant stroke features are what
+    a linear tubelet embedding alone learns slowly: digits straddle tubelet borders."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        c, k = cfg.stem_channels, cfg.tubelet_hw // 8
+        self.conv1 = nn.Conv2d(cfg.channels, c // 2, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(c // 2, c, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(c, c, 3, stride=2, padding=1)
+        self.proj = nn.Conv2d(cfg.tubelet_t * c, cfg.d_model, k, stride=k)
+
+    def forward(self, video, cfg):
+        """(B, T, H, W) -> (B, N, D) in token order t, h, w."""
+        b, t, h, w = video.shape
+        x = video.reshape(b * t, cfg.channels, h, w)
+        x = F.gelu(self.conv3(F.gelu(self.conv2(F.gelu(self.conv1(x))))))  # (B*T, C, H/8, W/8)
+        gt = t // cfg.tubelet_t
+        x = x.reshape(b * gt, cfg.tubelet_t * cfg.stem_channels, h // 8, w // 8)  # channel = dt*C + c
+        x = self.proj(x)  # (B*gt, D, gh, gw)
+        return x.permute(0, 2, 3, 1).reshape(b, -1, cfg.d_model)
 
 
 class Attention(nn.Module):
@@ -143,6 +168,8 @@ class UniVid(nn.Module):
         d = cfg.d_model
         gt, gh, gw = cfg.grid
         self.video_in = nn.Linear(cfg.patch_dim, d)
+        if cfg.stem_channels:
+            self.stem = VideoStem(cfg)
         self.pos_t = nn.Parameter(torch.randn(gt, d) * 0.02)
         self.pos_h = nn.Parameter(torch.randn(gh, d) * 0.02)
         self.pos_w = nn.Parameter(torch.randn(gw, d) * 0.02)
@@ -170,7 +197,10 @@ class UniVid(nn.Module):
     def embed_video(self, patches, t):
         """patches (B, N, P) in [-1,1] (noised where t > 0), t (B, N) -> (B, N, D)."""
         time = self.time_out(F.silu(self.time_in(timestep_features(t, self.cfg.time_dim))))
-        return self.video_in(patches) + self.video_pos() + time
+        x = self.video_in(patches) + self.video_pos() + time
+        if self.cfg.stem_channels:
+            x = x + self.stem(unpatchify(patches, self.cfg), self.cfg)
+        return x
 
     def embed_text(self, task, tokens):
         """task (B,) and tokens (B, n) -> (B, 1 + n, D): the task token leads its segment."""

@@ -30,6 +30,9 @@ def parse_args():
     p.add_argument("--steps", type=int, default=20000, help="length of the cosine schedule")
     p.add_argument("--stop-after", type=float, default=0, help="stop after this many minutes (0 = run the schedule)")
     p.add_argument("--batch", type=int, default=8, help="clips per task family per step")
+    p.add_argument("--understand-batch", type=int, default=0, help="clips for the understanding family (0 = --batch)")
+    p.add_argument("--families", default=",".join(TASK_FAMILIES), help="task families trained (for ablations)")
+    p.add_argument("--stem-channels", type=int, default=-1, help="override the preset's conv stem width (ablations)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--weight-decay", type=float, default=0.05)
@@ -41,6 +44,7 @@ def parse_args():
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=False)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init-from", default="", help="start from these weights (safetensors); tensors the file lacks keep their fresh init")
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--runs", default="runs")
     p.add_argument("--models", default="models")
@@ -55,12 +59,33 @@ def learning_rate(step, args):
     return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def warm_start(model, ema, path):
+    """Loads matching tensors from an earlier checkpoint; new parts keep their initialisation.
+    A new residual input branch starts with a zero output projection so the loaded network's
+    function is unchanged at step 0."""
+    from safetensors.torch import load_file
+    loaded = {k: v.float() for k, v in load_file(path).items()}
+    missing, unexpected = model.load_state_dict(loaded, strict=False)
+    if unexpected:
+        raise RuntimeError(f"{path} has tensors this config lacks: {unexpected}")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name in missing and name.startswith("stem.proj"):
+                p.zero_()
+    ema.load_state_dict(model.state_dict())
+    print(f"warm start from {path}; freshly initialised: {missing}", flush=True)
+
+
 def main():
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     cfg = ModelConfig.preset(args.config)
+    if args.stem_channels >= 0:
+        cfg.stem_channels = args.stem_channels
+    families = args.families.split(",")
+    understand_batch = args.understand_batch or args.batch
     model = UniVid(cfg).to(args.device)
     ema = UniVid(cfg).to(args.device)
     ema.load_state_dict(model.state_dict())
@@ -74,6 +99,8 @@ def main():
     run_dir = os.path.join(args.runs, args.name)
     model_dir = os.path.join(args.models, args.name)
     os.makedirs(run_dir, exist_ok=True)
+    if args.init_from and not args.resume:
+        warm_start(model, ema, args.init_from)
     if args.resume:
         state = checkpoint.load(run_dir, model_dir, model, ema, opt, state)
         print(f"resumed at step {state['step']}", flush=True)
@@ -88,6 +115,7 @@ def main():
     started = time.time()
     last_save = time.time()
     autocast = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)
+    clips_per_step = sum({"understand": understand_batch}.get(f, args.batch) for f in families)
     while state["step"] < args.steps:
         t0 = time.time()
         lr = learning_rate(state["step"], args)
@@ -95,9 +123,12 @@ def main():
             group["lr"] = lr
         with autocast:
             losses = {}
-            losses.update(understand_loss(model, captioned.batch(args.batch)))
-            losses.update(generate_loss(model, captioned.batch(args.batch)))
-            losses.update(continue_loss(model, benchmark.batch(args.batch)))
+            if "understand" in families:
+                losses.update(understand_loss(model, captioned.batch(understand_batch)))
+            if "generate" in families:
+                losses.update(generate_loss(model, captioned.batch(args.batch)))
+            if "continue" in families:
+                losses.update(continue_loss(model, benchmark.batch(args.batch)))
         total = 0.0
         for k, v in losses.items():
             scale = state["loss_scale"][k]
@@ -116,7 +147,7 @@ def main():
         state["clips"] = {"training": captioned.position, "benchmark": benchmark.position}
         dt = time.time() - t0
         state["seconds"] += dt
-        entry = {"step": state["step"], "lr": lr, "grad_norm": grad_norm, "clips_per_s": 3 * args.batch / dt,
+        entry = {"step": state["step"], "lr": lr, "grad_norm": grad_norm, "clips_per_s": clips_per_step / dt,
                  "seconds": round(state["seconds"], 1), **{k: round(v.item(), 5) for k, v in losses.items()}}
         log.write(json.dumps(entry) + "\n")
         if state["step"] % 10 == 0:

@@ -33,6 +33,8 @@ test('demo loads the shipped model on CPU, describes a sample clip and generates
   await page.click('#load');
   await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Loaded'), null, { timeout: 120_000 });
   assert.match(await page.textContent('#status'), /Loaded \(cpu, trained \d+ steps\)/);
+  await page.waitForFunction(() => document.querySelector('#groups').textContent.includes('generate'), null, { timeout: 120_000 });
+  assert.equal(await page.textContent('#groups'), 'core, understand, generate', 'weight groups arrive in order');
   assert.equal(await page.$eval('#progress', (p) => p.value), 1, 'the progress bar reached the end');
   await page.waitForFunction(() => !['—', '…'].includes(document.querySelector('#caption').textContent), null, { timeout: 120_000 });
   const caption = await page.textContent('#caption');

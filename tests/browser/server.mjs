@@ -12,12 +12,15 @@ const TYPES = {
 };
 const ALLOWED = ['www', 'models', 'tests/browser'];
 
-export function serve(root, port = 0) {
-  const server = http.createServer((req, res) => {
+// Test hooks (all optional): `seen(rel)` counts requests, `delayMs(rel)` holds a response back
+// before its body, `mutate(rel, bytes)` serves altered bytes (corruption tests).
+export function serve(root, port = 0, { seen, delayMs, mutate } = {}) {
+  const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     let rel = decodeURIComponent(url.pathname).replace(/^\/+/, '');
     if (rel === '') rel = 'www/index.html';
     if (rel.endsWith('/')) rel += 'index.html';
+    seen?.(rel);
     const file = path.resolve(root, rel);
     const inside = ALLOWED.some((dir) => file.startsWith(path.resolve(root, dir) + path.sep));
     if (!inside || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
@@ -25,16 +28,20 @@ export function serve(root, port = 0) {
       res.end('not found');
       return;
     }
+    const delay = delayMs?.(rel) ?? 0;
+    if (delay) await new Promise((r) => setTimeout(r, delay));
+    const body = mutate ? mutate(rel, fs.readFileSync(file)) : null;
     res.writeHead(200, {
       'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
-      'content-length': fs.statSync(file).size,
+      'content-length': body ? body.length : fs.statSync(file).size,
       'cache-control': 'no-cache',
       // Cross-origin isolation (SharedArrayBuffer for threads) and no eval.
       'cross-origin-opener-policy': 'same-origin',
       'cross-origin-embedder-policy': 'require-corp',
       'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'",
     });
-    fs.createReadStream(file).pipe(res);
+    if (body) res.end(body);
+    else fs.createReadStream(file).pipe(res);
   });
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
 }

@@ -7,6 +7,7 @@ use burn::tensor::Device;
 use univid::data::{caption, write_record, Clip, Digits, RecordLayout, Split, World, WorldConfig};
 use univid::judge::Judge;
 use univid::model::{gate_row, run_probe, Modality, ModelConfig, Task, UniVid, Weights};
+use univid::pack::{Group, Scheme};
 
 #[derive(Parser)]
 #[command(name = "univid", version, about = "UniVid: understand and generate Moving MNIST video")]
@@ -43,7 +44,7 @@ enum Command {
     Info {
         #[arg(long, default_value = "small")]
         config: String,
-        /// A model folder (config.json + model.safetensors) instead of a preset.
+        /// A model folder (packed, or config.json + model.safetensors) instead of a preset.
         #[arg(long)]
         model: Option<PathBuf>,
     },
@@ -97,6 +98,24 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Pack weights into the shipped format: group-ordered safetensors shards (f32, f16, int8
+    /// per-channel or int4 block-32) and a manifest with sizes and sha256 per shard.
+    Pack {
+        /// A safetensors checkpoint (its folder's config.json gives the model config) or a packed
+        /// model folder (re-pack, e.g. f16 → int8).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value = "int8")]
+        quant: String,
+        /// Start a new shard once one holds this many MiB (a tensor is never split).
+        #[arg(long, default_value_t = 4.0)]
+        shard_mb: f64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a packed model folder: manifest consistency, every shard's size and sha256, every
+    /// tensor's dtype, shape and byte range, finite values.
+    Verify { dir: PathBuf },
     /// Write the compact digit file the browser loads for sample clips.
     Digits {
         #[arg(long, default_value = "test")]
@@ -162,14 +181,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::Eval { model, n, n_generate, steps, seed, classifier, out } => {
-            let (_, univid) = load_model_dir(&model)?;
+            let (_, univid, meta) = load_model_dir(&model)?;
             let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;
             let digits = Digits::locate()?;
             let standard = World::new(WorldConfig::standard(), digits.clone())?;
             let benchmark = World::new(WorldConfig::benchmark(), digits)?;
-            let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(model.join("config.json"))?)?;
+            let steps_trained = meta.get("training").unwrap_or(&meta)["step"].clone();
             let report = serde_json::json!({
-                "model": model, "trained_steps": meta["step"], "split": "test", "seed": seed,
+                "model": model, "trained_steps": steps_trained, "split": "test", "seed": seed,
                 "command": format!("univid eval --model {} --n {n} --n-generate {n_generate} --steps {steps} --seed {seed}", model.display()),
                 "understanding": pollster::block_on(univid::eval::understanding(&univid, &standard, n, seed))?,
                 "continuation_10_to_10": pollster::block_on(univid::eval::continuation(&univid, &benchmark, n_generate, seed, steps))?,
@@ -180,6 +199,29 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if let Some(out) = out {
                 std::fs::write(out, text)?;
             }
+        }
+        Command::Pack { checkpoint, quant, shard_mb, out } => {
+            let scheme = Scheme::parse(&quant).ok_or_else(|| format!("unknown --quant '{quant}' (f32, f16, int8, int4)"))?;
+            let (config, weights, meta) = read_weights(&checkpoint)?;
+            let meta = serde_json::json!({ "source": checkpoint, "training": meta });
+            let packed = univid::pack::pack(&weights, &config, scheme, (shard_mb * 1048576.0) as usize, meta)?;
+            univid::pack::write_dir(&packed, &out)?;
+            let bytes: usize = packed.shards.iter().map(|(_, b)| b.len()).sum();
+            println!("{}: {} shards, {bytes} bytes, {quant}", out.display(), packed.shards.len());
+        }
+        Command::Verify { dir } => {
+            let loader = univid::pack::read_dir(&dir)?;
+            let m = loader.manifest();
+            let groups: Vec<serde_json::Value> = Group::ALL.iter().map(|g| serde_json::json!({
+                "group": g.name(),
+                "shards": m.shards_of(*g).count(),
+                "bytes": m.shards_of(*g).map(|i| m.shards[i].bytes).sum::<u64>(),
+                "tensors": m.tensors.values().filter(|t| t.group == *g).count(),
+            })).collect();
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+                "dir": dir, "ok": true, "version": m.version, "quant": m.quant,
+                "parameters": m.model.parameter_count(), "bytes": m.total_bytes(), "groups": groups,
+            }))?);
         }
         Command::Digits { split, out } => {
             let digits = Digits::locate()?.only(Split::parse(&split)?);
@@ -216,7 +258,7 @@ fn info(preset: &str, model_dir: Option<&std::path::Path>) -> Result<(), Box<dyn
         }))?);
         return Ok(());
     };
-    let (config, model) = load_model_dir(dir)?;
+    let (config, model, _) = load_model_dir(dir)?;
     let gates: Vec<serde_json::Value> = model
         .gate_weights()
         .iter()
@@ -247,13 +289,30 @@ const GATE_ROLES: [(&str, Task, Modality); 8] = [
     ("continue/video", Task::Continue, Modality::Video),
 ];
 
-/// Reads `config.json` (its `model` entry) and `model.safetensors` from a model folder.
-fn load_model_dir(dir: &std::path::Path) -> Result<(ModelConfig, UniVid), Box<dyn std::error::Error>> {
+type Loaded = (ModelConfig, Weights, serde_json::Value);
+
+/// Weights from a packed folder (`manifest.json`), a folder with `config.json` +
+/// `model.safetensors`, or a safetensors file whose folder has `config.json`.
+fn read_weights(path: &std::path::Path) -> Result<Loaded, Box<dyn std::error::Error>> {
+    if path.join("manifest.json").exists() {
+        let mut loader = univid::pack::read_dir(path)?;
+        let manifest = loader.manifest().clone();
+        return Ok((manifest.model, loader.take(&Group::ALL)?, manifest.meta));
+    }
+    let (dir, file) = match path.is_dir() {
+        true => (path.to_path_buf(), path.join("model.safetensors")),
+        false => (path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf(), path.to_path_buf()),
+    };
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
     let config: ModelConfig = serde_json::from_value(meta["model"].clone())?;
-    let weights = Weights::from_safetensors(&std::fs::read(dir.join("model.safetensors"))?, &config)?;
+    let weights = Weights::from_safetensors(&std::fs::read(file)?, &config)?;
+    Ok((config, weights, meta))
+}
+
+fn load_model_dir(dir: &std::path::Path) -> Result<(ModelConfig, UniVid, serde_json::Value), Box<dyn std::error::Error>> {
+    let (config, weights, meta) = read_weights(dir)?;
     let model = UniVid::load(config.clone(), &weights, &Device::flex())?;
-    Ok((config, model))
+    Ok((config, model, meta))
 }
 
 fn main() {

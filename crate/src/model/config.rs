@@ -48,6 +48,10 @@ pub struct ModelConfig {
     pub text_len: usize,
     /// Sinusoidal features of the flow time t before its MLP.
     pub time_dim: usize,
+    /// Width of the per-frame conv stem added to the tubelet embedding (0 = no stem; checkpoints
+    /// written before the stem existed load as 0).
+    #[serde(default)]
+    pub stem_channels: usize,
 }
 
 impl ModelConfig {
@@ -66,11 +70,12 @@ impl ModelConfig {
             vocab: 47,
             text_len: 32,
             time_dim: 64,
+            stem_channels: 32,
         }
     }
 
     pub fn tiny() -> Self {
-        Self { d_model: 32, layers: 2, heads: 2, expert_hidden: 64, ..Self::small() }
+        Self { d_model: 32, layers: 2, heads: 2, expert_hidden: 64, stem_channels: 8, ..Self::small() }
     }
 
     pub fn large() -> Self {
@@ -108,7 +113,9 @@ impl ModelConfig {
             && self.experts > 0
             && self.layers > 0
             && self.text_len > 1
-            && self.channels > 0;
+            && self.channels > 0
+            // The stem halves the resolution three times and covers a tubelet with whole cells.
+            && (self.stem_channels == 0 || (self.tubelet_hw % 8 == 0 && self.stem_channels % 2 == 0));
         if ok {
             Ok(())
         } else {
@@ -134,6 +141,19 @@ impl ModelConfig {
             ("text_pos".into(), vec![self.text_len, d]),
             ("task_emb.weight".into(), vec![TASKS, d]),
         ];
+        if self.stem_channels > 0 {
+            let (c, k) = (self.stem_channels, self.tubelet_hw / 8);
+            shapes.extend([
+                ("stem.conv1.weight".into(), vec![c / 2, self.channels, 3, 3]),
+                ("stem.conv1.bias".into(), vec![c / 2]),
+                ("stem.conv2.weight".into(), vec![c, c / 2, 3, 3]),
+                ("stem.conv2.bias".into(), vec![c]),
+                ("stem.conv3.weight".into(), vec![c, c, 3, 3]),
+                ("stem.conv3.bias".into(), vec![c]),
+                ("stem.proj.weight".into(), vec![d, self.tubelet_t * c, k, k]),
+                ("stem.proj.bias".into(), vec![d]),
+            ]);
+        }
         for i in 0..self.layers {
             let p = format!("blocks.{i}");
             shapes.extend([

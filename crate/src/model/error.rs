@@ -14,6 +14,8 @@ pub enum ModelError {
     NonFinite { name: String },
     #[error("weights: cannot parse safetensors: {0}")]
     Format(String),
+    #[error("the '{group}' weights are not loaded yet")]
+    NotLoaded { group: &'static str },
     #[error("input: {0}")]
     Input(String),
     #[error(transparent)]

@@ -1,10 +1,12 @@
 //! The UniVid network and its pipelines, on any burn [`Device`](burn::tensor::Device).
 //!
 //! ## Data flow, and why
-//! - **Clip → tokens.** A 20×64×64 clip is cut into 2×8×8 tubelets (640 tokens of 128 values,
-//!   scaled to [-1, 1]); a linear embedding plus factorised learned positions (time + row + column)
-//!   and an embedding of the token's flow time t (0 for clean video). Linear tubelets keep the
-//!   model one matmul wide at the input, which is what a browser CPU can afford.
+//! - **Clip → tokens.** A 20×64×64 clip is cut into 2×16×16 tubelets (160 tokens of 512 values,
+//!   scaled to [-1, 1]): 160 tokens keep attention affordable on a 2-core CPU and in a browser.
+//!   Each token is a linear embedding of its tubelet, plus a conv stem's features (three stride-2
+//!   convolutions per frame, then one projection per tubelet: digits straddle tubelet borders and
+//!   a linear embedding alone did not learn their shapes), plus factorised learned positions
+//!   (time + row + column) and an embedding of the token's flow time t (0 for clean video).
 //! - **Text → tokens.** A closed word vocabulary (`data::Tokenizer`); each text segment starts with
 //!   a task token (classify, describe, ask, generate, continue) that also acts as `<bos>`.
 //! - **One trunk, joint attention** (Transfusion): `[video | task + text]` for understanding,
@@ -30,6 +32,7 @@ mod layers;
 mod pipelines;
 mod probe;
 mod sequence;
+mod stem;
 mod univid;
 mod video;
 mod weights;
@@ -40,5 +43,5 @@ pub use pipelines::{Classification, DecodeOptions, DigitGuess, GenerateOptions, 
 pub use probe::{probe_clip, probe_difference, run_probe, Probe, PROBE_SEED};
 pub use sequence::Layout;
 pub use univid::UniVid;
-pub use video::{gaussian, patchify, time_features, unpatchify};
+pub use video::{gaussian, patchify, time_features, tokens_to_frames, unpatchify};
 pub use weights::Weights;

@@ -147,6 +147,7 @@ impl UniVid {
     /// Text → video by rectified flow: Euler steps from noise (t = 1) to data (t = 0).
     pub async fn generate(&self, prompt: &str, options: GenerateOptions, on_step: &mut dyn FnMut(usize, usize)) -> Result<Clip> {
         check_steps(options.steps)?;
+        self.check_can_generate()?;
         let words = Tokenizer.encode(prompt)?;
         parse_caption(&prompt.to_lowercase())?;
         let n = self.config.video_tokens();
@@ -166,17 +167,25 @@ impl UniVid {
         Ok(unpatchify(&x, &self.config))
     }
 
+    fn check_can_generate(&self) -> Result<()> {
+        match self.can_generate() {
+            true => Ok(()),
+            false => Err(ModelError::NotLoaded { group: "generate" }),
+        }
+    }
+
     async fn generate_velocity(&self, words: &[u16], x: &[f32], t: f32) -> Result<Vec<f32>> {
         let n = self.config.video_tokens();
         let layout = sequence::generate(words.len(), n);
         let input = Tensor::cat(vec![self.embed_text(Some(Task::Generate), words, 0), self.embed_video(x, &vec![t; n])], 1);
         let (h, _) = self.trunk(input, &layout, None);
-        read(self.velocity(h.narrow(1, 1 + words.len(), n))).await
+        read(self.velocity(h.narrow(1, 1 + words.len(), n))?).await
     }
 
     /// Keeps the first `frames_in` frames and generates the rest of the model's clip length.
     pub async fn continue_clip(&self, clip: &Clip, frames_in: usize, options: GenerateOptions, on_step: &mut dyn FnMut(usize, usize)) -> Result<Clip> {
         check_steps(options.steps)?;
+        self.check_can_generate()?;
         let c = &self.config;
         if frames_in == 0 || frames_in % c.tubelet_t != 0 || frames_in >= c.frames {
             return Err(ModelError::Input(format!(
@@ -197,7 +206,7 @@ impl UniVid {
             let times: Vec<f32> = (0..n).map(|i| if i < clean_tokens { 0.0 } else { t }).collect();
             let input = Tensor::cat(vec![self.embed_text(Some(Task::Continue), &[], 0), self.embed_video(&x, &times)], 1);
             let (h, _) = self.trunk(input, &layout, None);
-            let v = read(self.velocity(h.narrow(1, 1, n))).await?;
+            let v = read(self.velocity(h.narrow(1, 1, n))?).await?;
             euler(&mut x[clean_tokens * p..], &v[clean_tokens * p..], t_next - t);
             on_step(step + 1, options.steps);
         }

@@ -67,7 +67,7 @@ pub async fn run_probe(device: &Device) -> Result<Probe> {
     let layout = sequence::generate(words.len(), tokens);
     let x = Tensor::cat(vec![model.embed_text(Some(Task::Generate), &words, 0), model.embed_video(&noise, &vec![0.5; tokens])], 1);
     let (h, _) = model.trunk(x, &layout, None);
-    let mut velocity = read(model.velocity(h.narrow(1, 1 + words.len(), tokens))).await?;
+    let mut velocity = read(model.velocity(h.narrow(1, 1 + words.len(), tokens))?).await?;
     velocity.truncate(512);
     Ok(Probe { matmul, digit_probabilities, first_word_logits, velocity })
 }

@@ -3,10 +3,11 @@
 use super::attention::LayerCache;
 use super::block::Block;
 use super::config::{ModelConfig, Task};
-use super::error::Result;
+use super::error::{ModelError, Result};
 use super::layers::{LayerNorm, Linear};
 use super::sequence::Layout;
-use super::video::time_features;
+use super::stem::VideoStem;
+use super::video::{time_features, tokens_to_frames};
 use super::weights::Weights;
 use burn::tensor::activation::silu;
 use burn::tensor::module::{embedding, linear};
@@ -17,6 +18,7 @@ pub struct UniVid {
     pub config: ModelConfig,
     pub device: Device,
     video_in: Linear,
+    stem: Option<VideoStem>,
     /// `[N, D]`: pos_t + pos_h + pos_w, summed once at load.
     video_pos: Tensor<2>,
     time_in: Linear,
@@ -30,14 +32,24 @@ pub struct UniVid {
     norm: LayerNorm,
     digit_head: Linear,
     motion_head: Linear,
-    video_out: Linear,
+    /// `None` until the `generate` weight group is attached (progressive loading).
+    video_out: Option<Linear>,
 }
 
 /// Per-layer key/value caches of a prefix.
 pub type Cache = Vec<LayerCache>;
 
 impl UniVid {
+    /// Loads every tensor; a missing one is an error.
     pub fn load(config: ModelConfig, weights: &Weights, device: &Device) -> Result<Self> {
+        let mut model = Self::load_understanding(config, weights, device)?;
+        model.attach_generate(weights)?;
+        Ok(model)
+    }
+
+    /// Loads everything but the video head: classify / describe / ask work, generation waits for
+    /// [`attach_generate`](Self::attach_generate).
+    pub fn load_understanding(config: ModelConfig, weights: &Weights, device: &Device) -> Result<Self> {
         config.validate()?;
         let (gt, gh, gw) = config.grid();
         let d = config.d_model;
@@ -51,6 +63,10 @@ impl UniVid {
             .collect::<Result<_>>()?;
         Ok(Self {
             video_in: Linear::load(weights, "video_in", device)?,
+            stem: match config.stem_channels {
+                0 => None,
+                _ => Some(VideoStem::load(weights, &config, device)?),
+            },
             video_pos,
             time_in: Linear::load(weights, "time_in", device)?,
             time_out: Linear::load(weights, "time_out", device)?,
@@ -62,7 +78,7 @@ impl UniVid {
             norm: LayerNorm::load(weights, "norm", device)?,
             digit_head: Linear::load(weights, "digit_head", device)?,
             motion_head: Linear::load(weights, "motion_head", device)?,
-            video_out: Linear::load(weights, "video_out", device)?,
+            video_out: None,
             device: device.clone(),
             config,
         })
@@ -74,7 +90,11 @@ impl UniVid {
         let x = Tensor::<2>::from_data(TensorData::new(patches.to_vec(), [n, p]), &self.device);
         let t = Tensor::<2>::from_data(TensorData::new(time_features(times, td), [n, td]), &self.device);
         let time = self.time_out.forward(silu(self.time_in.forward(t)));
-        (self.video_in.forward(x) + self.video_pos.clone() + time).unsqueeze_dim(0)
+        let mut x = self.video_in.forward(x) + self.video_pos.clone() + time;
+        if let Some(stem) = &self.stem {
+            x = x + stem.forward(&tokens_to_frames(patches, &self.config), &self.config, &self.device);
+        }
+        x.unsqueeze_dim(0)
     }
 
     /// A text segment `[task, tokens…]` starting at segment position `offset` → `[1, n, D]`.
@@ -125,9 +145,19 @@ impl UniVid {
         (self.digit_head.forward(h.clone()), self.motion_head.forward(h))
     }
 
+    pub fn attach_generate(&mut self, weights: &Weights) -> Result<()> {
+        self.video_out = Some(Linear::load(weights, "video_out", &self.device)?);
+        Ok(())
+    }
+
+    pub fn can_generate(&self) -> bool {
+        self.video_out.is_some()
+    }
+
     /// `[B, N, D]` → velocity `[B, N, P]`.
-    pub fn velocity(&self, h: Tensor<3>) -> Tensor<3> {
-        self.video_out.forward(h)
+    pub fn velocity(&self, h: Tensor<3>) -> Result<Tensor<3>> {
+        let head = self.video_out.as_ref().ok_or(ModelError::NotLoaded { group: "generate" })?;
+        Ok(head.forward(h))
     }
 
     /// Gate mixing weights `[layer][task·2 + modality][expert]`.

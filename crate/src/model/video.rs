@@ -60,6 +60,30 @@ pub fn unpatchify(tokens: &[f32], config: &ModelConfig) -> Clip {
     clip
 }
 
+/// [`unpatchify`] without rounding to pixels: `[N·P]` token values → `[T·H·W]` frame values
+/// (what the conv stem reads; noised tokens stay exact).
+pub fn tokens_to_frames(tokens: &[f32], config: &ModelConfig) -> Vec<f32> {
+    let (gt, gh, gw) = config.grid();
+    let (tt, th, s) = (config.tubelet_t, config.tubelet_hw, config.size);
+    let mut frames = vec![0.0; config.frames * s * s];
+    let mut values = tokens.iter();
+    for t in 0..gt {
+        for h in 0..gh {
+            for w in 0..gw {
+                for dt in 0..tt {
+                    for dy in 0..th {
+                        let start = ((t * tt + dt) * s + h * th + dy) * s + w * th;
+                        for v in &mut frames[start..start + th] {
+                            *v = *values.next().expect("N×P values");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    frames
+}
+
 /// Sinusoidal features of flow times (scaled by 1000), `[len(t), dim]`: cos half then sin half.
 pub fn time_features(times: &[f32], dim: usize) -> Vec<f32> {
     let half = dim / 2;
@@ -103,6 +127,8 @@ mod tests {
         // Token 1 is the tubelet right of token 0: its first value is pixel (0, 0, 16).
         assert_eq!(tokens[512], to_unit(clip.frame(0)[16]));
         assert_eq!(unpatchify(&tokens, &config), clip);
+        let frames = tokens_to_frames(&tokens, &config);
+        assert_eq!(frames[64 * 64 + 3 * 64 + 17], to_unit(clip.frame(1)[3 * 64 + 17]));
     }
 
     #[test]

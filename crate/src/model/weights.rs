@@ -11,6 +11,9 @@ use std::collections::HashMap;
 #[derive(Clone, Debug, Default)]
 pub struct Weights {
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    /// Tensors already on a device, flattened (the streaming loader uploads each one as soon as
+    /// it is decoded so the host never holds a whole checkpoint).
+    on_device: HashMap<String, (Vec<usize>, Tensor<1>)>,
 }
 
 impl Weights {
@@ -32,7 +35,7 @@ impl Weights {
             }
             tensors.insert(name, (expected, values));
         }
-        Ok(Self { tensors })
+        Ok(Self::from_map(tensors))
     }
 
     /// Deterministic random weights in the trainer's initialisation style, for tests and for
@@ -49,14 +52,14 @@ impl Weights {
                 } else if name.ends_with("bias") {
                     (0..n).map(|_| rng.random_range(-0.02..0.02)).collect()
                 } else {
-                    let fan_in = *shape.last().unwrap_or(&1) as f32;
-                    let scale = if shape.len() == 2 { fan_in.sqrt().recip() } else { 0.02 };
+                    let fan_in = shape.iter().skip(1).product::<usize>() as f32;
+                    let scale = if shape.len() >= 2 { fan_in.sqrt().recip() } else { 0.02 };
                     (0..n).map(|_| rng.random_range(-scale..scale) * 1.7).collect()
                 };
                 (name, (shape, values))
             })
             .collect();
-        Self { tensors }
+        Self::from_map(tensors)
     }
 
     pub fn to_safetensors(&self) -> Vec<u8> {
@@ -75,6 +78,33 @@ impl Weights {
         safetensors::serialize(views, None).expect("serialising in-memory tensors")
     }
 
+    /// Tensors already decoded and checked by the caller (the pack loader).
+    pub(crate) fn from_map(tensors: HashMap<String, (Vec<usize>, Vec<f32>)>) -> Self {
+        Self { tensors, on_device: HashMap::new() }
+    }
+
+    pub(crate) fn from_parts(
+        tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+        on_device: HashMap<String, (Vec<usize>, Tensor<1>)>,
+    ) -> Self {
+        Self { tensors, on_device }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name) || self.on_device.contains_key(name)
+    }
+
+    /// A tensor of rank `D`: the device copy reshaped, or the host values uploaded.
+    fn tensor<const D: usize>(&self, name: &str, device: &Device) -> Result<Tensor<D>> {
+        if let Some((shape, flat)) = self.on_device.get(name) {
+            let dims: [usize; D] = shape.as_slice().try_into().map_err(|_| rank_error(name, shape, D))?;
+            return Ok(flat.clone().reshape(dims));
+        }
+        let (shape, values) = self.get(name)?;
+        let dims: [usize; D] = shape.as_slice().try_into().map_err(|_| rank_error(name, shape, D))?;
+        Ok(Tensor::from_data(TensorData::new(values.clone(), dims), device))
+    }
+
     fn get(&self, name: &str) -> Result<&(Vec<usize>, Vec<f32>)> {
         self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() })
     }
@@ -84,14 +114,20 @@ impl Weights {
     }
 
     pub fn tensor1(&self, name: &str, device: &Device) -> Result<Tensor<1>> {
-        let (shape, values) = self.get(name)?;
-        Ok(Tensor::from_data(TensorData::new(values.clone(), [shape[0]]), device))
+        self.tensor(name, device)
     }
 
     pub fn tensor2(&self, name: &str, device: &Device) -> Result<Tensor<2>> {
-        let (shape, values) = self.get(name)?;
-        Ok(Tensor::from_data(TensorData::new(values.clone(), [shape[0], shape[1]]), device))
+        self.tensor(name, device)
     }
+
+    pub fn tensor4(&self, name: &str, device: &Device) -> Result<Tensor<4>> {
+        self.tensor(name, device)
+    }
+}
+
+fn rank_error(name: &str, shape: &[usize], rank: usize) -> ModelError {
+    ModelError::Shape { name: name.into(), expected: vec![0; rank], found: shape.to_vec() }
 }
 
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {

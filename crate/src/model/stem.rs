@@ -1,0 +1,72 @@
+//! The conv stem: per-frame stroke features at 1/8 resolution, projected to one vector per tubelet
+//! and added to the linear tubelet embedding. A linear embedding alone learns digit shapes slowly
+//! because digits straddle tubelet borders; three small convolutions are translation-equivariant
+//! and cost ~10 % of a forward pass.
+
+use super::config::ModelConfig;
+use super::error::Result;
+use super::weights::Weights;
+use burn::tensor::activation::gelu;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// PyTorch's `nn.Conv2d` (weight `[out, in, kh, kw]`, same layout in burn).
+#[derive(Clone, Debug)]
+struct Conv2d {
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    fn load(weights: &Weights, name: &str, stride: usize, padding: usize, device: &Device) -> Result<Self> {
+        Ok(Self {
+            weight: weights.tensor4(&format!("{name}.weight"), device)?,
+            bias: weights.tensor1(&format!("{name}.bias"), device)?,
+            stride,
+            padding,
+        })
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let options = ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1);
+        conv2d(x, self.weight.clone(), Some(self.bias.clone()), options)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct VideoStem {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    conv3: Conv2d,
+    /// Kernel = stride = tubelet_hw / 8: a linear map of each tubelet's tt × C × k × k cells.
+    proj: Conv2d,
+}
+
+impl VideoStem {
+    pub fn load(weights: &Weights, config: &ModelConfig, device: &Device) -> Result<Self> {
+        let k = config.tubelet_hw / 8;
+        Ok(Self {
+            conv1: Conv2d::load(weights, "stem.conv1", 2, 1, device)?,
+            conv2: Conv2d::load(weights, "stem.conv2", 2, 1, device)?,
+            conv3: Conv2d::load(weights, "stem.conv3", 2, 1, device)?,
+            proj: Conv2d::load(weights, "stem.proj", k, 0, device)?,
+        })
+    }
+
+    /// # Shapes
+    /// `frames`: `[T·C·H·W]` values in [-1, 1] (frame-major, channel, row, column) → `[N, D]` in
+    /// token order t, h, w.
+    pub fn forward(&self, frames: &[f32], config: &ModelConfig, device: &Device) -> Tensor<2> {
+        let (t, c, s) = (config.frames, config.channels, config.size);
+        let x = Tensor::<4>::from_data(TensorData::new(frames.to_vec(), [t, c, s, s]), device);
+        let x = gelu(self.conv3.forward(gelu(self.conv2.forward(gelu(self.conv1.forward(x))))));
+        let (gt, cells) = (config.frames / config.tubelet_t, s / 8);
+        // Stack the tubelet's frames as channels (channel = dt·C + c), as the trainer does.
+        let x = x.reshape([gt, config.tubelet_t * config.stem_channels, cells, cells]);
+        let x = self.proj.forward(x); // [gt, D, gh, gw]
+        x.permute([0, 2, 3, 1]).reshape([config.video_tokens(), config.d_model])
+    }
+}

@@ -1,0 +1,161 @@
+//! Turns verified shards into model weights, group by group, in any arrival order.
+//!
+//! The same code runs natively (files) and in the browser (fetched bytes): the caller hands over
+//! one whole shard at a time; a shard is checked (size, sha256, safetensors structure, every
+//! listed tensor's dtype, shape and byte range, finite values) before any of its tensors is kept,
+//! so a bad shard changes nothing and can be retried.
+
+use super::manifest::{Group, Manifest, TensorEntry};
+use super::quant::{dequantize_int4, dequantize_int8, Scheme};
+use super::{sha256_hex, PackError, Result};
+use crate::model::Weights;
+use burn::tensor::{Device, Tensor, TensorData};
+use half::f16;
+use safetensors::{Dtype, SafeTensors};
+use std::collections::HashMap;
+
+/// Tensors up to this many values also stay on the host (gate tables are read there).
+const HOST_COPY_MAX: usize = 4096;
+
+pub struct Loader {
+    manifest: Manifest,
+    received: Vec<bool>,
+    tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    /// With a device, each decoded tensor is uploaded at once and its host copy dropped.
+    device: Option<Device>,
+    uploaded: HashMap<String, (Vec<usize>, Tensor<1>)>,
+    decoded: usize,
+    taken: Vec<Group>,
+}
+
+impl Loader {
+    /// Keeps decoded tensors on the host (packing, verifying, tests).
+    pub fn new(manifest: Manifest) -> Self {
+        let received = vec![false; manifest.shards.len()];
+        let (tensors, uploaded) = (HashMap::new(), HashMap::new());
+        Self { manifest, received, tensors, device: None, uploaded, decoded: 0, taken: Vec::new() }
+    }
+
+    /// Uploads every decoded tensor to `device` straight away: peak host memory is one shard plus
+    /// one tensor, not the checkpoint.
+    pub fn streaming_to(manifest: Manifest, device: Device) -> Self {
+        Self { device: Some(device), ..Self::new(manifest) }
+    }
+
+    /// Tensors verified and decoded so far (including those already taken).
+    pub fn tensors_decoded(&self) -> usize {
+        self.decoded
+    }
+
+    /// Whether [`take`](Self::take) has handed out `group`.
+    pub fn taken(&self, group: Group) -> bool {
+        self.taken.contains(&group)
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Verifies shard `index` and decodes its tensors to f32.
+    pub fn add_shard(&mut self, index: usize, bytes: &[u8]) -> Result<()> {
+        let shard = self.manifest.shards.get(index).ok_or(PackError::NoSuchShard { index })?;
+        let name = shard.file.clone();
+        if bytes.len() as u64 != shard.bytes {
+            return Err(PackError::ShardSize { shard: name, expected: shard.bytes, found: bytes.len() as u64 });
+        }
+        if sha256_hex(bytes) != shard.sha256 {
+            return Err(PackError::ShardHash { shard: name });
+        }
+        let file = SafeTensors::deserialize(bytes).map_err(|e| PackError::Shard { shard: name.clone(), reason: e.to_string() })?;
+        let mut decoded = Vec::new();
+        for (tensor, entry) in self.manifest.tensors.iter().filter(|(_, e)| e.shard == index) {
+            let values = decode(&file, bytes, tensor, entry).map_err(|reason| PackError::Shard { shard: name.clone(), reason })?;
+            decoded.push((tensor.clone(), (entry.shape.clone(), values)));
+        }
+        self.decoded += decoded.len();
+        for (tensor, (shape, values)) in decoded {
+            match &self.device {
+                Some(device) if values.len() > HOST_COPY_MAX => {
+                    let n = values.len();
+                    self.uploaded.insert(tensor, (shape, Tensor::from_data(TensorData::new(values, [n]), device)));
+                }
+                _ => {
+                    self.tensors.insert(tensor, (shape, values));
+                }
+            }
+        }
+        self.received[index] = true;
+        Ok(())
+    }
+
+    pub fn has_shard(&self, index: usize) -> bool {
+        self.received.get(index).copied().unwrap_or(false)
+    }
+
+    pub fn group_ready(&self, group: Group) -> bool {
+        self.manifest.shards_of(group).all(|i| self.received[i])
+    }
+
+    /// Moves the decoded tensors of `groups` out of the loader (the model keeps its own copy on
+    /// the device; holding both would double peak memory for big checkpoints).
+    pub fn take(&mut self, groups: &[Group]) -> Result<Weights> {
+        if let Some(g) = groups.iter().find(|g| !self.group_ready(**g)) {
+            return Err(PackError::GroupNotReady { group: g.name() });
+        }
+        let wanted = |n: &String| groups.contains(&Group::of(n));
+        let host: Vec<String> = self.tensors.keys().filter(|n| wanted(n)).cloned().collect();
+        let device: Vec<String> = self.uploaded.keys().filter(|n| wanted(n)).cloned().collect();
+        let host = host.into_iter().filter_map(|n| self.tensors.remove_entry(&n)).collect();
+        let device = device.into_iter().filter_map(|n| self.uploaded.remove_entry(&n)).collect();
+        for &group in groups {
+            if !self.taken.contains(&group) {
+                self.taken.push(group);
+            }
+        }
+        Ok(Weights::from_parts(host, device))
+    }
+}
+
+fn decode(file: &SafeTensors, bytes: &[u8], name: &str, entry: &TensorEntry) -> std::result::Result<Vec<f32>, String> {
+    let view = file.tensor(name).map_err(|_| format!("tensor '{name}' is missing"))?;
+    let start = view.data().as_ptr() as u64 - bytes.as_ptr() as u64;
+    if [start, start + view.data().len() as u64] != entry.byte_range || format!("{:?}", view.dtype()) != entry.dtype {
+        return Err(format!("tensor '{name}' does not match the manifest (dtype or byte range)"));
+    }
+    let scale = |shape: Vec<usize>| -> std::result::Result<Vec<f32>, String> {
+        let scale_name = entry.scale.as_deref().ok_or_else(|| format!("tensor '{name}' lacks a scale"))?;
+        let s = file.tensor(scale_name).map_err(|_| format!("scale '{scale_name}' is missing"))?;
+        if s.dtype() != Dtype::F16 || s.shape() != shape.as_slice() {
+            return Err(format!("scale '{scale_name}' has the wrong dtype or shape"));
+        }
+        Ok(f16_values(s.data()))
+    };
+    let shape = &entry.shape;
+    let stored_shape = match entry.quant {
+        Scheme::Int4 => vec![shape[0], shape[1] / 2],
+        _ => shape.clone(),
+    };
+    let expected_dtype = match entry.quant {
+        Scheme::F32 => Dtype::F32,
+        Scheme::F16 => Dtype::F16,
+        Scheme::Int8 => Dtype::I8,
+        Scheme::Int4 => Dtype::U8,
+    };
+    if view.shape() != stored_shape.as_slice() || view.dtype() != expected_dtype {
+        return Err(format!("tensor '{name}' is stored as {:?} {:?}, the manifest says {:?}", view.dtype(), view.shape(), entry.quant));
+    }
+    let values = match entry.quant {
+        Scheme::F32 => view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Scheme::F16 => f16_values(view.data()),
+        Scheme::Int8 => dequantize_int8(bytemuck::cast_slice(view.data()), &scale(vec![shape[0]])?, shape[1]),
+        Scheme::Int4 => dequantize_int4(view.data(), &scale(entry.quant.scale_shape(shape).unwrap_or_default())?),
+    };
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(format!("tensor '{name}' contains NaN or infinite values"));
+    }
+    Ok(values)
+}
+
+fn f16_values(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+}

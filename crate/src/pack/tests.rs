@@ -1,0 +1,125 @@
+use super::*;
+use crate::model::{ModelConfig, Weights};
+
+fn tiny_pack(scheme: Scheme, shard_bytes: usize) -> (Weights, Packed) {
+    let config = ModelConfig::tiny();
+    let weights = Weights::random(&config, 3);
+    let packed = pack(&weights, &config, scheme, shard_bytes, serde_json::Value::Null).unwrap();
+    (weights, packed)
+}
+
+fn load_all(packed: &Packed) -> Result<Loader> {
+    let text = serde_json::to_vec(&packed.manifest).unwrap();
+    let mut loader = Loader::new(Manifest::parse(&text)?);
+    for (i, (_, bytes)) in packed.shards.iter().enumerate() {
+        loader.add_shard(i, bytes)?;
+    }
+    Ok(loader)
+}
+
+fn worst_error(a: &Weights, b: &Weights, name: &str) -> f32 {
+    let (x, y) = (a.values(name).unwrap(), b.values(name).unwrap());
+    x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn f32_pack_round_trips_exactly_in_group_order() {
+    let (weights, packed) = tiny_pack(Scheme::F32, 16 << 10);
+    assert!(packed.shards.len() > 3, "small shard size should give several core shards");
+    let groups: Vec<Group> = packed.manifest.shards.iter().map(|s| s.group).collect();
+    assert!(groups.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(groups.last(), Some(&Group::Generate));
+    let back = load_all(&packed).unwrap().take(&Group::ALL).unwrap();
+    for (name, _) in ModelConfig::tiny().tensor_shapes() {
+        assert_eq!(back.values(&name).unwrap(), weights.values(&name).unwrap(), "{name}");
+    }
+}
+
+#[test]
+fn quantized_packs_stay_close_and_shrink() {
+    let (weights, f16) = tiny_pack(Scheme::F16, 1 << 20);
+    let size = |p: &Packed| p.shards.iter().map(|(_, b)| b.len()).sum::<usize>();
+    let name = "blocks.0.ffn.experts.0.fc1.weight";
+    let mut previous = size(&f16);
+    for (scheme, tolerance) in [(Scheme::Int8, 0.01), (Scheme::Int4, 0.06)] {
+        let (_, packed) = tiny_pack(scheme, 1 << 20);
+        assert!(size(&packed) < previous, "{scheme:?} is not smaller");
+        previous = size(&packed);
+        assert_eq!(packed.manifest.tensors[name].quant, scheme);
+        let back = load_all(&packed).unwrap().take(&Group::ALL).unwrap();
+        let err = worst_error(&weights, &back, name);
+        assert!(err < tolerance, "{scheme:?}: error {err}");
+        assert_eq!(back.values("norm.weight").unwrap(), weights.values("norm.weight").unwrap());
+    }
+}
+
+#[test]
+fn understanding_groups_are_ready_before_generate() {
+    let (_, packed) = tiny_pack(Scheme::Int8, 1 << 20);
+    let text = serde_json::to_vec(&packed.manifest).unwrap();
+    let mut loader = Loader::new(Manifest::parse(&text).unwrap());
+    let generate: Vec<usize> = packed.manifest.shards_of(Group::Generate).collect();
+    for (i, (_, bytes)) in packed.shards.iter().enumerate().filter(|(i, _)| !generate.contains(i)) {
+        loader.add_shard(i, bytes).unwrap();
+    }
+    assert!(loader.group_ready(Group::Core) && loader.group_ready(Group::Understand));
+    assert!(!loader.group_ready(Group::Generate));
+    assert!(matches!(loader.take(&[Group::Generate]), Err(PackError::GroupNotReady { .. })));
+    assert!(loader.take(&[Group::Core, Group::Understand]).is_ok());
+}
+
+#[test]
+fn corrupt_shards_are_refused_by_name_and_change_nothing() {
+    let (_, packed) = tiny_pack(Scheme::Int8, 1 << 20);
+    let text = serde_json::to_vec(&packed.manifest).unwrap();
+    let mut loader = Loader::new(Manifest::parse(&text).unwrap());
+    let (file, bytes) = &packed.shards[0];
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x40;
+    match loader.add_shard(0, &flipped) {
+        Err(PackError::ShardHash { shard }) => assert_eq!(&shard, file),
+        other => panic!("expected a hash error, got {other:?}"),
+    }
+    assert!(matches!(loader.add_shard(0, &bytes[..bytes.len() - 1]), Err(PackError::ShardSize { .. })));
+    assert!(!loader.has_shard(0));
+    loader.add_shard(0, bytes).unwrap();
+    assert!(loader.has_shard(0));
+}
+
+#[test]
+fn bad_manifests_are_refused_before_any_shard() {
+    let (_, packed) = tiny_pack(Scheme::F16, 1 << 20);
+    let mut json = serde_json::to_value(&packed.manifest).unwrap();
+    json["version"] = 2.into();
+    assert!(matches!(Manifest::parse(&serde_json::to_vec(&json).unwrap()), Err(PackError::Version { found: 2, .. })));
+    let mut json = serde_json::to_value(&packed.manifest).unwrap();
+    json["tensors"]["norm.bias"]["shape"] = serde_json::json!([5]);
+    assert!(matches!(Manifest::parse(&serde_json::to_vec(&json).unwrap()), Err(PackError::Manifest(_))));
+    let mut json = serde_json::to_value(&packed.manifest).unwrap();
+    json["shards"][0]["file"] = "../escape.safetensors".into();
+    assert!(matches!(Manifest::parse(&serde_json::to_vec(&json).unwrap()), Err(PackError::Manifest(_))));
+    let mut json = serde_json::to_value(&packed.manifest).unwrap();
+    json["shards"][0]["bytes"] = (MAX_MODEL_BYTES + 1).into();
+    assert!(matches!(Manifest::parse(&serde_json::to_vec(&json).unwrap()), Err(PackError::TooLarge { .. })));
+    assert!(matches!(Manifest::parse(b"{\"format\": 3"), Err(PackError::Manifest(_))));
+}
+
+#[test]
+fn a_streamed_model_matches_the_host_loaded_one() {
+    use crate::data::Clip;
+    use crate::model::UniVid;
+    use burn::tensor::Device;
+    let (weights, packed) = tiny_pack(Scheme::F32, 4 << 10);
+    let device = Device::flex();
+    let text = serde_json::to_vec(&packed.manifest).unwrap();
+    let mut loader = Loader::streaming_to(Manifest::parse(&text).unwrap(), device.clone());
+    for (i, (_, bytes)) in packed.shards.iter().enumerate() {
+        loader.add_shard(i, bytes).unwrap();
+    }
+    let streamed = UniVid::load(ModelConfig::tiny(), &loader.take(&Group::ALL).unwrap(), &device).unwrap();
+    let reference = UniVid::load(ModelConfig::tiny(), &weights, &device).unwrap();
+    let clip = Clip::black(20, 64, 64);
+    let a = pollster::block_on(streamed.classify(&clip)).unwrap();
+    let b = pollster::block_on(reference.classify(&clip)).unwrap();
+    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+}

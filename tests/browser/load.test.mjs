@@ -1,0 +1,111 @@
+// Progressive, verified loading of the shipped packed model in the browser (CPU backend):
+// events in order, understanding before the (throttled) generate shard, a second load served
+// from the Cache API, and a flipped byte refused with a typed error while a clean load still works.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { serve } from './server.mjs';
+import { launch } from './browser.mjs';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const PACK = 'models/univid-small-int8';
+const manifest = JSON.parse(fs.readFileSync(`${ROOT}${PACK}/manifest.json`, 'utf8'));
+const shardOf = (group) => manifest.shards.find((s) => s.group === group).file;
+const GENERATE_DELAY_MS = 4000;
+
+let server, context, page, base;
+const requests = [];
+let corrupt = null; // a shard file to serve with one flipped byte
+
+before(async () => {
+  server = await serve(ROOT, 0, {
+    seen: (rel) => requests.push(rel),
+    delayMs: (rel) => (rel === `${PACK}/${shardOf('generate')}` ? GENERATE_DELAY_MS : 0),
+    mutate: (rel, bytes) => {
+      if (corrupt && rel === `${PACK}/${corrupt}`) {
+        const bad = Buffer.from(bytes);
+        bad[bad.length - 7] ^= 0x20;
+        return bad;
+      }
+      return bytes;
+    },
+  });
+  base = `http://127.0.0.1:${server.address().port}`;
+  context = await launch();
+  page = await context.newPage();
+  page.on('console', (msg) => { if (msg.type() === 'error') console.log(`[page] ${msg.text()}`); });
+  await page.goto(`${base}/tests/browser/blank.html`);
+});
+
+after(async () => {
+  await context?.close();
+  server?.close();
+});
+
+/** In the page: load the pack, describe a sample clip as soon as understanding is ready. */
+function loadAndDescribe(url) {
+  return page.evaluate(async (url) => {
+    const { UniVid, Clip } = await import('/www/univid/index.js');
+    const { sampleClip } = await import('/www/pkg/univid.js');
+    const events = [];
+    const started = performance.now();
+    try {
+      const model = await UniVid.load(url, { backend: 'cpu', onProgress: (e) => events.push({ ...e, at: performance.now() - started }) });
+      const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
+      const sample = sampleClip(digits, 'test', 0, 0);
+      const caption = await model.describe(Clip.fromPixels(sample.pixels, { frames: 20, size: 64 }));
+      const describedAt = performance.now() - started;
+      const generateReadyWhenDescribed = events.some((e) => e.type === 'group-ready' && e.group === 'generate');
+      await model.fullyLoaded;
+      const generated = await model.generate('digit 3 moves left', { steps: 1 });
+      model.dispose();
+      return { ok: true, events, caption, describedAt, generateReadyWhenDescribed, generatedFrames: generated.frames };
+    } catch (e) {
+      return { ok: false, events, name: e.name, code: e.code, detail: e.detail, message: e.message };
+    }
+  }, url);
+}
+
+test('progress events arrive in order and understanding answers before the generate shard lands', { timeout: 240_000 }, async () => {
+  const r = await loadAndDescribe(`/${PACK}`);
+  assert.ok(r.ok, `load failed: ${r.code} ${r.message}`);
+  const types = r.events.map((e) => e.type);
+  assert.equal(types[0], 'manifest');
+  const groups = r.events.filter((e) => e.type === 'group-ready').map((e) => e.group);
+  assert.deepEqual(groups, ['core', 'understand', 'generate']);
+  const bytes = r.events.filter((e) => e.type === 'bytes').map((e) => e.overallLoaded);
+  assert.ok(bytes.length >= manifest.shards.length, 'byte progress is reported');
+  assert.deepEqual(bytes, [...bytes].sort((a, b) => a - b), 'overall progress only grows');
+  const total = manifest.shards.reduce((n, s) => n + s.bytes, 0);
+  assert.equal(r.events.filter((e) => e.type === 'shard-done').at(-1).overallLoaded, total);
+  assert.equal(r.generateReadyWhenDescribed, false, 'the caption came before the generate group was in');
+  const generateDone = r.events.find((e) => e.type === 'group-ready' && e.group === 'generate').at;
+  assert.ok(r.describedAt < generateDone, `described at ${r.describedAt} ms, generate ready at ${generateDone} ms`);
+  assert.equal(r.generatedFrames, 20);
+  console.log(`caption "${r.caption}" at ${r.describedAt.toFixed(0)} ms; generate group at ${generateDone.toFixed(0)} ms`);
+});
+
+test('a second load is served from the Cache API: no shard requests', { timeout: 240_000 }, async () => {
+  requests.length = 0;
+  const r = await loadAndDescribe(`/${PACK}`);
+  assert.ok(r.ok, `load failed: ${r.code} ${r.message}`);
+  const shardRequests = requests.filter((rel) => rel.endsWith('.safetensors'));
+  assert.deepEqual(shardRequests, []);
+  assert.ok(r.events.filter((e) => e.type === 'shard-done').every((e) => e.fromCache));
+});
+
+test('a flipped byte in a shard is a typed INTEGRITY error; the bad copy is not cached and a clean load works', { timeout: 240_000 }, async () => {
+  await page.evaluate(() => caches.delete('univid-shards-v1'));
+  corrupt = shardOf('understand');
+  const bad = await loadAndDescribe(`/${PACK}`);
+  assert.equal(bad.ok, false);
+  assert.equal(bad.name, 'UniVidError');
+  assert.equal(bad.code, 'INTEGRITY');
+  assert.equal(bad.detail, 'shard-hash');
+  assert.match(bad.message, new RegExp(corrupt));
+  corrupt = null;
+  requests.length = 0;
+  const good = await loadAndDescribe(`/${PACK}`);
+  assert.ok(good.ok, `clean load failed: ${good.code} ${good.message}`);
+  assert.ok(requests.includes(`${PACK}/${shardOf('understand')}`), 'the shard that failed was fetched again, not taken from the cache');
+});

@@ -1,0 +1,70 @@
+// Types of the UniVid Web API (www/univid/index.js).
+
+export type ErrorCode =
+  | 'BAD_INPUT' | 'OUT_OF_VOCABULARY' | 'INTEGRITY' | 'UNSUPPORTED' | 'NETWORK'
+  | 'ABORTED' | 'NOT_LOADED' | 'BACKEND' | 'INTERNAL';
+
+export class UniVidError extends Error {
+  name: 'UniVidError';
+  code: ErrorCode;
+  /** The engine's finer reason, e.g. 'shard-hash', 'unknown-words'. */
+  detail?: string;
+}
+
+export type LoadEvent =
+  | { type: 'manifest'; shards: number; totalBytes: number; tensors: number; quant: string }
+  | { type: 'shard-start'; index: number; file: string; group: WeightGroup; bytes: number }
+  | { type: 'bytes'; index: number; file: string; loaded: number; total: number; overallLoaded: number; overallTotal: number }
+  | { type: 'shard-done'; index: number; file: string; fromCache: boolean; tensorsLoaded: number; tensorsTotal: number; overallLoaded: number; overallTotal: number }
+  | { type: 'group-ready'; group: WeightGroup }
+  | { type: 'warning'; message: string };
+
+export type WeightGroup = 'core' | 'understand' | 'generate';
+export type Backend = 'webgpu' | 'cpu';
+export type Motion = 'right' | 'up-right' | 'up' | 'up-left' | 'left' | 'down-left' | 'down' | 'down-right';
+
+export interface LoadOptions {
+  backend?: 'auto' | Backend;
+  onProgress?: (event: LoadEvent) => void;
+  signal?: AbortSignal;
+  /** Keep verified shards in the Cache API (default true). */
+  cache?: boolean;
+}
+
+export interface DigitGuess { digit: number; probability: number; motion: Motion; motion_probability: number }
+export interface Classification { digits: DigitGuess[]; digit_probabilities: number[] }
+
+export interface GenerateOptions {
+  steps?: number;
+  guidance?: number;
+  seed?: number;
+  onStep?: (step: number, steps: number) => void;
+  /** Wait for the generate weights if they are still streaming (default true). */
+  wait?: boolean;
+}
+
+export class Clip {
+  readonly pixels: Uint8Array;
+  readonly frames: number;
+  readonly size: number;
+  static fromPixels(pixels: Uint8Array, shape: { frames: number; size: number }): Clip;
+  toImageData(frame: number): ImageData;
+  drawTo(canvas: HTMLCanvasElement | OffscreenCanvas, frame: number): void;
+}
+
+export class UniVid {
+  static load(url: string, options?: LoadOptions): Promise<UniVid>;
+  readonly backend: Backend;
+  readonly backendReason: string;
+  readonly manifest: object;
+  readonly frames: number;
+  readonly size: number;
+  readonly vocabulary: string[];
+  readonly fullyLoaded: Promise<true>;
+  classify(clip: Clip): Promise<Classification>;
+  describe(clip: Clip): Promise<string>;
+  ask(clip: Clip, question: string): Promise<string>;
+  generate(prompt: string, options?: GenerateOptions): Promise<Clip>;
+  continue(clip: Clip, options?: GenerateOptions & { framesIn?: number }): Promise<Clip>;
+  dispose(): void;
+}

@@ -1,0 +1,153 @@
+// Progressive, verified loading of a packed model (manifest.json + safetensors shards).
+//
+// Shards arrive in group order (core → understand → generate). Each one is fetched as a stream
+// (progress per chunk), handed whole to the wasm engine, which checks its size and sha256 and
+// decodes it before keeping anything: a bad shard changes nothing. Verified shards are kept in the
+// Cache API under their sha256, so a second visit makes no weight requests; when the cache is
+// missing or full the shard simply stays in memory (a `warning` event says so).
+
+import { UniVidError, fromEngineError } from './errors.js';
+
+const CACHE_NAME = 'univid-shards-v1';
+
+/** Cache key of a shard: its content hash, on this origin (never fetched). */
+function cacheKey(sha256) {
+  return new Request(new URL(`/.univid-shard/${sha256}`, globalThis.location?.href ?? 'http://localhost/').href);
+}
+
+async function openCache(emit) {
+  try {
+    return globalThis.caches ? await caches.open(CACHE_NAME) : null;
+  } catch (e) {
+    emit({ type: 'warning', message: `no persistent cache (${e.name ?? e}): weights are kept in memory only` });
+    return null;
+  }
+}
+
+async function cached(cache, sha256) {
+  if (!cache) return null;
+  try {
+    const hit = await cache.match(cacheKey(sha256));
+    return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function remember(cache, sha256, bytes, emit) {
+  if (!cache) return;
+  try {
+    await cache.put(cacheKey(sha256), new Response(bytes));
+  } catch (e) {
+    emit({ type: 'warning', message: `could not cache a shard (${e.name ?? e}); it stays in memory only` });
+  }
+}
+
+/** Fetches `url` into one Uint8Array of the expected size, reporting every chunk. */
+async function fetchBytes(url, expected, signal, onChunk) {
+  let response;
+  try {
+    response = await fetch(url, { signal });
+  } catch (e) {
+    if (signal?.aborted) throw new UniVidError('ABORTED', 'loading was aborted');
+    throw new UniVidError('NETWORK', `could not fetch ${url}: ${e.message ?? e}`);
+  }
+  if (!response.ok) throw new UniVidError('NETWORK', `${url}: HTTP ${response.status}`);
+  const bytes = new Uint8Array(expected);
+  let at = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (e) {
+      if (signal?.aborted) throw new UniVidError('ABORTED', 'loading was aborted');
+      throw new UniVidError('NETWORK', `${url}: the download broke off (${e.message ?? e})`);
+    }
+    if (chunk.done) break;
+    if (at + chunk.value.length > expected) {
+      reader.cancel();
+      throw new UniVidError('INTEGRITY', `${url} is larger than the ${expected} bytes its manifest states`);
+    }
+    bytes.set(chunk.value, at);
+    at += chunk.value.length;
+    onChunk(at);
+  }
+  if (at !== expected) throw new UniVidError('INTEGRITY', `${url} is ${at} bytes, its manifest states ${expected}`);
+  return bytes;
+}
+
+/**
+ * Streams the packed model at `baseUrl` into `engine`.
+ *
+ * Events (`onProgress`), in order: `manifest`, then per shard `shard-start`, `bytes`…, `shard-done`
+ * (with `fromCache`), and `group-ready` as each of core / understand / generate completes.
+ * Resolves `understanding` as soon as the model can classify / describe / ask, and `complete`
+ * when generation works too.
+ */
+export function streamModel(engine, baseUrl, { onProgress = () => {}, signal, cache: useCache = true } = {}) {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const emit = (event) => { try { onProgress(event); } catch { /* a throwing listener must not break loading */ } };
+  let understandingReady;
+  const understanding = new Promise((resolve, reject) => { understandingReady = { resolve, reject }; });
+  const complete = (async () => {
+    const manifestBytes = await fetchManifest(`${base}manifest.json`, signal);
+    let opened;
+    try {
+      opened = engine.openManifest(manifestBytes);
+    } catch (e) {
+      throw fromEngineError(e);
+    }
+    const { load, manifest, totalBytes } = opened;
+    emit({ type: 'manifest', shards: manifest.shards.length, totalBytes, tensors: Object.keys(manifest.tensors).length, quant: manifest.quant });
+    const cache = useCache ? await openCache(emit) : null;
+    let done = 0;
+    const groupsSeen = new Set();
+    for (const [index, shard] of manifest.shards.entries()) {
+      if (signal?.aborted) throw new UniVidError('ABORTED', 'loading was aborted');
+      emit({ type: 'shard-start', index, file: shard.file, group: shard.group, bytes: shard.bytes });
+      let bytes = await cached(cache, shard.sha256);
+      const fromCache = bytes !== null;
+      if (!bytes) {
+        bytes = await fetchBytes(`${base}${shard.file}`, shard.bytes, signal, (loaded) => emit({
+          type: 'bytes', index, file: shard.file, loaded, total: shard.bytes,
+          overallLoaded: done + loaded, overallTotal: totalBytes,
+        }));
+      }
+      let status;
+      try {
+        status = engine.addShard(load, index, bytes);
+      } catch (e) {
+        throw fromEngineError(e);
+      }
+      if (!fromCache) await remember(cache, shard.sha256, bytes, emit);
+      done += shard.bytes;
+      emit({ type: 'shard-done', index, file: shard.file, fromCache, tensorsLoaded: status.tensorsLoaded, tensorsTotal: status.tensorsTotal, overallLoaded: done, overallTotal: totalBytes });
+      for (const group of status.groupsReady) {
+        if (!groupsSeen.has(group)) {
+          groupsSeen.add(group);
+          emit({ type: 'group-ready', group });
+        }
+      }
+      if (status.understandReady) understandingReady.resolve(manifest);
+    }
+    return manifest;
+  })();
+  complete.catch((e) => understandingReady.reject(e));
+  return { understanding, complete };
+}
+
+/** The manifest: small, size unknown in advance, refused above 16 MiB like the engine does. */
+async function fetchManifest(url, signal) {
+  let response;
+  try {
+    response = await fetch(url, { signal });
+  } catch (e) {
+    if (signal?.aborted) throw new UniVidError('ABORTED', 'loading was aborted');
+    throw new UniVidError('NETWORK', `could not fetch ${url}: ${e.message ?? e}`);
+  }
+  if (!response.ok) throw new UniVidError('NETWORK', `${url}: HTTP ${response.status}`);
+  const length = Number(response.headers.get('content-length') ?? 0);
+  if (length > 16 << 20) throw new UniVidError('INTEGRITY', `${url} is ${length} bytes: not a manifest`);
+  return new Uint8Array(await response.arrayBuffer());
+}
