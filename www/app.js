@@ -41,7 +41,7 @@ async function load() {
     digits = new Uint8Array(await (await fetch('digits-test.bin')).arrayBuffer());
     const steps = model.manifest.meta?.training?.step ?? '?';
     setStatus(`Loaded (${model.backend}, trained ${steps} steps). Backend: ${model.backendReason}.`);
-    for (const id of ['sample', 'ask']) $(id).disabled = false;
+    for (const id of ['sample', 'ask', 'file']) $(id).disabled = false;
     model.fullyLoaded.then(() => { $('generate').disabled = false; }, (e) => setStatus(`Generation unavailable: ${e.message}`));
     await newSample();
   } catch (e) {
@@ -52,9 +52,27 @@ async function load() {
 
 async function newSample() {
   const sample = sampleClip(digits, 'test', 0, sampleIndex++);
-  clip = Clip.fromPixels(sample.pixels, { frames: sample.frames, size: sample.size });
-  play($('clip'), clip);
   $('truth').textContent = sample.caption;
+  $('file-report').textContent = '';
+  await understand(Clip.fromPixels(sample.pixels, { frames: sample.frames, size: sample.size }));
+}
+
+async function ownVideo() {
+  const file = $('file').files[0];
+  if (!file) return;
+  try {
+    const { clip: converted, report } = await UniVid.clipFrom(file, { frames: model.frames, size: model.size });
+    $('truth').textContent = 'unknown (your video)';
+    $('file-report').textContent = `Sampled ${converted.frames} frames over ${report.duration.toFixed(1)} s of a ${report.width}×${report.height} video, converted to ${report.converted}. The model only knows moving handwritten digits.`;
+    await understand(converted);
+  } catch (e) {
+    $('file-report').textContent = e.message ?? String(e);
+  }
+}
+
+async function understand(shown) {
+  clip = shown;
+  play($('clip'), clip);
   $('caption').textContent = '…';
   $('caption').textContent = await model.describe(clip);
   const result = await model.classify(clip);
@@ -65,6 +83,7 @@ async function newSample() {
 
 $('load').addEventListener('click', load);
 $('sample').addEventListener('click', newSample);
+$('file').addEventListener('change', ownVideo);
 $('ask-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   try { $('answer').textContent = await model.ask(clip, $('question').value); }

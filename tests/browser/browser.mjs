@@ -16,3 +16,18 @@ export async function launch() {
     ],
   });
 }
+
+/** Serves the repository (with `serverOptions`, see server.mjs), launches Chromium and opens a
+ * blank same-origin page; page errors are echoed. Close with `close()`. */
+export async function blankPage(serverOptions = {}) {
+  const { serve } = await import('./server.mjs');
+  const root = new URL('../..', import.meta.url).pathname;
+  const server = await serve(root, 0, serverOptions);
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const context = await launch();
+  const page = await context.newPage();
+  page.on('console', (msg) => { if (msg.type() === 'error') console.log(`[page] ${msg.text()}`); });
+  await page.goto(`${base}/tests/browser/blank.html`);
+  const close = async () => { await context.close(); server.close(); };
+  return { server, context, page, base, close };
+}

@@ -4,8 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { serve } from './server.mjs';
-import { launch } from './browser.mjs';
+import { blankPage } from './browser.mjs';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const PACK = 'models/univid-small-int8';
@@ -13,12 +12,12 @@ const manifest = JSON.parse(fs.readFileSync(`${ROOT}${PACK}/manifest.json`, 'utf
 const shardOf = (group) => manifest.shards.find((s) => s.group === group).file;
 const GENERATE_DELAY_MS = 4000;
 
-let server, context, page, base;
+let page, close;
 const requests = [];
 let corrupt = null; // a shard file to serve with one flipped byte
 
 before(async () => {
-  server = await serve(ROOT, 0, {
+  ({ page, close } = await blankPage({
     seen: (rel) => requests.push(rel),
     delayMs: (rel) => (rel === `${PACK}/${shardOf('generate')}` ? GENERATE_DELAY_MS : 0),
     mutate: (rel, bytes) => {
@@ -29,28 +28,21 @@ before(async () => {
       }
       return bytes;
     },
-  });
-  base = `http://127.0.0.1:${server.address().port}`;
-  context = await launch();
-  page = await context.newPage();
-  page.on('console', (msg) => { if (msg.type() === 'error') console.log(`[page] ${msg.text()}`); });
-  await page.goto(`${base}/tests/browser/blank.html`);
+  }));
 });
 
-after(async () => {
-  await context?.close();
-  server?.close();
-});
+after(() => close?.());
 
 /** In the page: load the pack, describe a sample clip as soon as understanding is ready. */
-function loadAndDescribe(url) {
-  return page.evaluate(async (url) => {
+function loadAndDescribe(url, worker = true) {
+  return page.evaluate(async ([url, worker]) => {
     const { UniVid, Clip } = await import('/www/univid/index.js');
-    const { sampleClip } = await import('/www/pkg/univid.js');
+    const { default: init, sampleClip } = await import('/www/pkg/univid.js');
+    await init(); // this thread's copy of the wasm module makes the sample clip
     const events = [];
     const started = performance.now();
     try {
-      const model = await UniVid.load(url, { backend: 'cpu', onProgress: (e) => events.push({ ...e, at: performance.now() - started }) });
+      const model = await UniVid.load(url, { backend: 'cpu', worker, onProgress: (e) => events.push({ ...e, at: performance.now() - started }) });
       const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
       const sample = sampleClip(digits, 'test', 0, 0);
       const caption = await model.describe(Clip.fromPixels(sample.pixels, { frames: 20, size: 64 }));
@@ -59,11 +51,11 @@ function loadAndDescribe(url) {
       await model.fullyLoaded;
       const generated = await model.generate('digit 3 moves left', { steps: 1 });
       model.dispose();
-      return { ok: true, events, caption, describedAt, generateReadyWhenDescribed, generatedFrames: generated.frames };
+      return { ok: true, events, caption, describedAt, generateReadyWhenDescribed, generatedFrames: generated.frames, inWorker: model.inWorker };
     } catch (e) {
       return { ok: false, events, name: e.name, code: e.code, detail: e.detail, message: e.message };
     }
-  }, url);
+  }, [url, worker]);
 }
 
 test('progress events arrive in order and understanding answers before the generate shard lands', { timeout: 240_000 }, async () => {
@@ -82,12 +74,14 @@ test('progress events arrive in order and understanding answers before the gener
   const generateDone = r.events.find((e) => e.type === 'group-ready' && e.group === 'generate').at;
   assert.ok(r.describedAt < generateDone, `described at ${r.describedAt} ms, generate ready at ${generateDone} ms`);
   assert.equal(r.generatedFrames, 20);
+  assert.equal(r.inWorker, true, 'inference runs in a Web Worker by default');
   console.log(`caption "${r.caption}" at ${r.describedAt.toFixed(0)} ms; generate group at ${generateDone.toFixed(0)} ms`);
 });
 
-test('a second load is served from the Cache API: no shard requests', { timeout: 240_000 }, async () => {
+test('a second load (in-thread mode) is served from the Cache API: no shard requests', { timeout: 240_000 }, async () => {
   requests.length = 0;
-  const r = await loadAndDescribe(`/${PACK}`);
+  const r = await loadAndDescribe(`/${PACK}`, false);
+  assert.equal(r.inWorker, false);
   assert.ok(r.ok, `load failed: ${r.code} ${r.message}`);
   const shardRequests = requests.filter((rel) => rel.endsWith('.safetensors'));
   assert.deepEqual(shardRequests, []);

@@ -45,3 +45,105 @@ export class Clip {
     ctx.drawImage(scratch, 0, 0, canvas.width, canvas.height);
   }
 }
+
+/** Luminance (BT.601) of RGBA pixels scaled to `size`×`size` by the browser's area filter. */
+function grayFrame(drawable, size) {
+  const canvas = new OffscreenCanvas(size, size);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(drawable, 0, 0, size, size);
+  const rgba = ctx.getImageData(0, 0, size, size).data;
+  const out = new Uint8Array(size * size);
+  for (let p = 0; p < out.length; p++) {
+    out[p] = Math.round(0.299 * rgba[p * 4] + 0.587 * rgba[p * 4 + 1] + 0.114 * rgba[p * 4 + 2]);
+  }
+  return out;
+}
+
+/** Evenly spaced indices (or times) of `count` samples over `length` items. */
+function evenly(length, count) {
+  return Array.from({ length: count }, (_, i) => (count === 1 ? 0 : (i * (length - 1)) / (count - 1)));
+}
+
+function drawableSize(d) {
+  return [d.videoWidth ?? d.width, d.videoHeight ?? d.height];
+}
+
+const isVideoElement = (s) => Boolean(globalThis.HTMLVideoElement) && s instanceof HTMLVideoElement;
+
+async function videoFrom(source) {
+  if (isVideoElement(source)) return { video: source, revoke: () => {} };
+  const url = URL.createObjectURL(source);
+  const video = document.createElement('video');
+  video.muted = true;
+  video.preload = 'auto';
+  video.src = url;
+  return { video, revoke: () => URL.revokeObjectURL(url) };
+}
+
+function once(target, ok, timeoutMs, what) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new UniVidError('BAD_INPUT', `${what}: timed out`)), timeoutMs);
+    target.addEventListener(ok, () => { clearTimeout(timer); resolve(); }, { once: true });
+    target.addEventListener('error', () => { clearTimeout(timer); reject(new UniVidError('BAD_INPUT', `${what}: the browser cannot decode this video`)); }, { once: true });
+  });
+}
+
+/** Frames of a `<video>`, File or Blob, sampled evenly over its duration. */
+async function videoFrames(source, frames, size) {
+  const { video, revoke } = await videoFrom(source);
+  try {
+    if (video.readyState < 1) await once(video, 'loadedmetadata', 10_000, 'reading the video');
+    let duration = video.duration;
+    if (duration === Infinity) {
+      // MediaRecorder WebMs carry no duration until the end is seen.
+      video.currentTime = 1e9;
+      await once(video, 'seeked', 10_000, 'finding the video length');
+      duration = video.duration;
+    }
+    if (!(duration > 0) || !video.videoWidth) throw new UniVidError('BAD_INPUT', 'the video has no decodable frames');
+    const times = evenly(frames, frames).map((i) => (duration * (i + 0.5)) / frames);
+    const pixels = new Uint8Array(frames * size * size);
+    for (const [i, t] of times.entries()) {
+      video.currentTime = t;
+      await once(video, 'seeked', 10_000, `seeking to ${t.toFixed(2)} s`);
+      pixels.set(grayFrame(video, size), i * size * size);
+    }
+    return { pixels, report: { source: 'video', duration, width: video.videoWidth, height: video.videoHeight, times } };
+  } finally {
+    revoke();
+  }
+}
+
+/**
+ * Converts real input to the model's clip: `frames` grayscale frames of `size`×`size`, sampled
+ * evenly from a `<video>`, File/Blob (video), or an array of ImageData / canvases / images.
+ * Returns `{ clip, report }`; the report says what was done (source size, frames picked, times).
+ */
+Clip.from = async function from(source, { frames = 20, size = 64 } = {}) {
+  if (!Number.isInteger(frames) || frames < 1 || frames > 1000) throw new UniVidError('BAD_INPUT', `frames must be in 1..=1000, got ${frames}`);
+  if (Array.isArray(source)) {
+    if (source.length === 0) throw new UniVidError('BAD_INPUT', 'no frames given');
+    const picked = evenly(source.length, frames).map(Math.round);
+    const pixels = new Uint8Array(frames * size * size);
+    for (const [i, at] of picked.entries()) {
+      let frame = source[at];
+      if (frame instanceof ImageData) {
+        const c = new OffscreenCanvas(frame.width, frame.height);
+        c.getContext('2d').putImageData(frame, 0, 0);
+        frame = c;
+      }
+      const [w, h] = drawableSize(frame);
+      if (!(w > 0 && h > 0) || w * h > 4096 * 4096) throw new UniVidError('BAD_INPUT', `frame ${at} is ${w}×${h}: expected 1..=4096² pixels`);
+      pixels.set(grayFrame(frame, size), i * size * size);
+    }
+    const [w, h] = drawableSize(source[0]);
+    return { clip: new Clip(pixels, frames, size), report: { source: 'frames', count: source.length, picked, width: w, height: h, converted: `grayscale ${size}×${size}` } };
+  }
+  if ((globalThis.Blob && source instanceof Blob) || isVideoElement(source)) {
+    const { pixels, report } = await videoFrames(source, frames, size);
+    return { clip: new Clip(pixels, frames, size), report: { ...report, converted: `grayscale ${size}×${size}` } };
+  }
+  throw new UniVidError('BAD_INPUT', 'expected a <video>, a File/Blob, or an array of ImageData / canvases');
+};

@@ -48,12 +48,29 @@ export class Clip {
   readonly frames: number;
   readonly size: number;
   static fromPixels(pixels: Uint8Array, shape: { frames: number; size: number }): Clip;
+  /** Samples `frames` frames evenly from a video or frame list, converts to grayscale size×size. */
+  static from(source: ClipSource, options?: { frames?: number; size?: number }): Promise<{ clip: Clip; report: ClipReport }>;
   toImageData(frame: number): ImageData;
   drawTo(canvas: HTMLCanvasElement | OffscreenCanvas, frame: number): void;
 }
 
+export type ClipSource = HTMLVideoElement | Blob | Array<ImageData | HTMLCanvasElement | OffscreenCanvas | ImageBitmap>;
+export interface ClipReport {
+  source: 'video' | 'frames';
+  width: number;
+  height: number;
+  /** Video: the times (s) sampled; frames: the indices picked. */
+  times?: number[];
+  picked?: number[];
+  duration?: number;
+  count?: number;
+  converted: string;
+}
+
 export class UniVid {
   static load(url: string, options?: LoadOptions): Promise<UniVid>;
+  static clipFrom(source: ClipSource, options?: { frames?: number; size?: number }): Promise<{ clip: Clip; report: ClipReport }>;
+  readonly inWorker: boolean;
   readonly backend: Backend;
   readonly backendReason: string;
   readonly manifest: object;

@@ -6,41 +6,23 @@
 //   await model.describe(clip);           // "digit 3 moves left while digit 7 moves up"
 //   await model.generate('digit 5 moves right', { steps: 20, seed: 1 });   // a Clip
 
-import init, { createEngine } from '../pkg/univid.js';
-import { UniVidError, fromEngineError } from './errors.js';
-import { streamModel } from './load.js';
+import { UniVidError } from './errors.js';
+import { LocalSession } from './session.js';
+import { WorkerSession } from './remote.js';
 import { Clip } from './clip.js';
 
 export { UniVidError, Clip };
 
-let wasmReady = null;
-
-/** Picks the backend for `'auto'`: WebGPU only on a hardware adapter. A software adapter
- * (SwiftShader, `isFallbackAdapter`) measured ~20× slower than the wasm CPU path here. */
-async function chooseBackend(requested) {
-  if (requested === 'cpu') return { backend: 'cpu', reason: 'requested' };
-  if (requested === 'webgpu') return { backend: 'webgpu', reason: 'requested' };
-  if (requested !== 'auto') throw new UniVidError('BAD_INPUT', `backend must be 'auto', 'webgpu' or 'cpu', got '${requested}'`);
-  if (!globalThis.navigator?.gpu) return { backend: 'cpu', reason: 'this browser has no WebGPU' };
-  let adapter = null;
-  try {
-    adapter = await Promise.race([navigator.gpu.requestAdapter(), new Promise((r) => setTimeout(() => r(null), 3000))]);
-  } catch { /* treated as no adapter */ }
-  if (!adapter) return { backend: 'cpu', reason: 'no WebGPU adapter' };
-  const info = adapter.info ?? {};
-  const software = adapter.isFallbackAdapter || info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${info.architecture} ${info.description} ${info.device}`);
-  if (software) return { backend: 'cpu', reason: `WebGPU adapter is software (${info.vendor ?? '?'}/${info.architecture ?? '?'}): the CPU path is faster` };
-  return { backend: 'webgpu', reason: `hardware WebGPU adapter (${info.vendor ?? '?'}/${info.architecture ?? '?'})` };
-}
-
 export class UniVid {
-  #engine;
+  #session;
   #complete;
   #disposed = false;
 
-  constructor(engine, backend, reason, manifest, complete) {
-    this.#engine = engine;
+  constructor(session, backend, reason, manifest, complete, inWorker) {
+    this.#session = session;
     this.#complete = complete;
+    /** Whether inference runs in a Web Worker (the default) or on this thread. */
+    this.inWorker = inWorker;
     /** What actually runs: `'webgpu'` or `'cpu'`. */
     this.backend = backend;
     /** Why that backend was chosen. */
@@ -58,22 +40,21 @@ export class UniVid {
    * Loads a packed model. Resolves as soon as understanding works (core + understand weights);
    * the generate group keeps streaming, and `generate` / `continue` wait for it.
    * @param {string} url folder holding manifest.json and its shards
-   * @param {{backend?: 'auto'|'webgpu'|'cpu', onProgress?: (e: object) => void, signal?: AbortSignal, cache?: boolean}} options
+   * Inference runs in a module Web Worker unless `worker: false` (or Workers are unavailable).
+   * @param {{backend?: 'auto'|'webgpu'|'cpu', onProgress?: (e: object) => void, signal?: AbortSignal, cache?: boolean, worker?: boolean}} options
    */
-  static async load(url, { backend = 'auto', onProgress, signal, cache = true } = {}) {
-    wasmReady ??= init();
-    await wasmReady;
-    const choice = await chooseBackend(backend);
-    let engine;
-    try {
-      engine = await createEngine(choice.backend);
-    } catch (e) {
-      throw fromEngineError(e);
-    }
-    const { understanding, complete } = streamModel(engine, url, { onProgress, signal, cache });
-    complete.catch(() => {}); // surfaced by `understanding` or by `generate`
-    const manifest = await understanding;
-    return new UniVid(engine, choice.backend, choice.reason, manifest, complete);
+  static async load(url, { backend = 'auto', onProgress, signal, cache = true, worker = true } = {}) {
+    const inWorker = worker && typeof Worker !== 'undefined';
+    // Resolve the URL here: a worker's own base URL is its script's, not the page's.
+    const absolute = new URL(url, globalThis.location?.href).href;
+    const Session = inWorker ? WorkerSession : LocalSession;
+    const opened = await Session.open(absolute, { backend, onProgress, signal, cache });
+    return new UniVid(opened.session, opened.backend, opened.reason, opened.manifest, opened.complete, inWorker);
+  }
+
+  /** Real input → the model's clip; see `Clip.from`. Resolves `{ clip, report }`. */
+  static clipFrom(source, options) {
+    return Clip.from(source, options);
   }
 
   /** Resolves when every weight group is in (generation available). */
@@ -83,16 +64,11 @@ export class UniVid {
 
   #live() {
     if (this.#disposed) throw new UniVidError('NOT_LOADED', 'this model was disposed; load it again');
-    return this.#engine;
+    return this.#session;
   }
 
-  async #call(fn) {
-    const engine = this.#live();
-    try {
-      return await fn(engine);
-    } catch (e) {
-      throw fromEngineError(e);
-    }
+  async #call(method, args, onStep) {
+    return this.#live().call(method, args, onStep);
   }
 
   #pixels(clip, frames = this.frames) {
@@ -105,42 +81,38 @@ export class UniVid {
 
   /** Digits present and how each moves, with probabilities. */
   classify(clip) {
-    return this.#call((e) => e.classify(this.#pixels(clip)));
+    return this.#call('classify', [this.#pixels(clip)]);
   }
 
   /** A caption in the model's grammar. */
   describe(clip) {
-    return this.#call((e) => e.describe(this.#pixels(clip)));
+    return this.#call('describe', [this.#pixels(clip)]);
   }
 
   /** Answers a question in the model's vocabulary (unknown words → OUT_OF_VOCABULARY). */
   ask(clip, question) {
-    return this.#call((e) => e.ask(this.#pixels(clip), String(question)));
+    return this.#call('ask', [this.#pixels(clip), String(question)]);
   }
 
   async #generator(wait) {
-    if (this.#live().canGenerate) return;
+    if (await this.#live().canGenerate()) return;
     if (!wait) throw new UniVidError('NOT_LOADED', 'the generate weights are still loading (pass { wait: true } to wait for them)');
-    try {
-      await this.#complete;
-    } catch (e) {
-      throw fromEngineError(e);
-    }
+    await this.#complete;
   }
 
   /** Text → video. @returns {Promise<Clip>} */
   async generate(prompt, { steps = 20, guidance = 2.0, seed = 0, onStep, wait = true } = {}) {
-    checkSteps(steps);
+    checkOptions(steps, seed);
     await this.#generator(wait);
-    const pixels = await this.#call((e) => e.generate(String(prompt), steps, guidance, seed >>> 0, onStep));
+    const pixels = await this.#call('generate', [String(prompt), steps, guidance, seed], onStep);
     return new Clip(pixels, this.frames, this.size);
   }
 
   /** Keeps the first `framesIn` frames of `clip` and generates the rest. @returns {Promise<Clip>} */
   async continue(clip, { framesIn = this.frames / 2, steps = 20, seed = 0, onStep, wait = true } = {}) {
-    checkSteps(steps);
+    checkOptions(steps, seed);
     await this.#generator(wait);
-    const pixels = await this.#call((e) => e.continueClip(this.#pixels(clip), framesIn, steps, seed >>> 0, onStep));
+    const pixels = await this.#call('continueClip', [this.#pixels(clip), framesIn, steps, seed], onStep);
     return new Clip(pixels, this.frames, this.size);
   }
 
@@ -148,12 +120,15 @@ export class UniVid {
   dispose() {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#engine.dispose();
+    this.#session.dispose();
   }
 }
 
-function checkSteps(steps) {
+function checkOptions(steps, seed) {
   if (!Number.isInteger(steps) || steps < 1 || steps > 200) {
     throw new UniVidError('BAD_INPUT', `steps must be an integer in 1..=200, got ${steps}`);
+  }
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new UniVidError('BAD_INPUT', `seed must be an integer in 0..=4294967295, got ${seed}`);
   }
 }

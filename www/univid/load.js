@@ -43,8 +43,8 @@ async function remember(cache, sha256, bytes, emit) {
   }
 }
 
-/** Fetches `url` into one Uint8Array of the expected size, reporting every chunk. */
-async function fetchBytes(url, expected, signal, onChunk) {
+/** A successful response for `url`, or the typed reason there is none. */
+async function open(url, signal) {
   let response;
   try {
     response = await fetch(url, { signal });
@@ -53,6 +53,12 @@ async function fetchBytes(url, expected, signal, onChunk) {
     throw new UniVidError('NETWORK', `could not fetch ${url}: ${e.message ?? e}`);
   }
   if (!response.ok) throw new UniVidError('NETWORK', `${url}: HTTP ${response.status}`);
+  return response;
+}
+
+/** Fetches `url` into one Uint8Array of the expected size, reporting every chunk. */
+async function fetchBytes(url, expected, signal, onChunk) {
+  const response = await open(url, signal);
   const bytes = new Uint8Array(expected);
   let at = 0;
   const reader = response.body.getReader();
@@ -139,14 +145,7 @@ export function streamModel(engine, baseUrl, { onProgress = () => {}, signal, ca
 
 /** The manifest: small, size unknown in advance, refused above 16 MiB like the engine does. */
 async function fetchManifest(url, signal) {
-  let response;
-  try {
-    response = await fetch(url, { signal });
-  } catch (e) {
-    if (signal?.aborted) throw new UniVidError('ABORTED', 'loading was aborted');
-    throw new UniVidError('NETWORK', `could not fetch ${url}: ${e.message ?? e}`);
-  }
-  if (!response.ok) throw new UniVidError('NETWORK', `${url}: HTTP ${response.status}`);
+  const response = await open(url, signal);
   const length = Number(response.headers.get('content-length') ?? 0);
   if (length > 16 << 20) throw new UniVidError('INTEGRITY', `${url} is ${length} bytes: not a manifest`);
   return new Uint8Array(await response.arrayBuffer());

@@ -1,0 +1,75 @@
+// The page's side of the worker protocol (see worker.js): the same methods as LocalSession.
+
+import { UniVidError } from './errors.js';
+
+function revive({ code, detail, message }) {
+  return new UniVidError(code ?? 'INTERNAL', message, { detail });
+}
+
+export class WorkerSession {
+  #worker;
+  #next = 1;
+  #pending = new Map();
+
+  constructor(worker) {
+    this.#worker = worker;
+    worker.onmessage = ({ data: { kind, id, content } }) => this.#pending.get(id)?.(kind, content);
+    worker.onerror = (event) => {
+      for (const handler of this.#pending.values()) handler('error', { code: 'INTERNAL', message: `the worker failed: ${event.message}` });
+    };
+  }
+
+  /** Sends one request; `on(kind, content)` sees its progress/step messages. */
+  #request(kind, content, on = () => {}, signal) {
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => this.#worker.postMessage({ kind: 'abort', id });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#pending.set(id, (reply, body) => {
+        if (reply === 'ok' || reply === 'error') {
+          signal?.removeEventListener('abort', onAbort);
+          if (kind !== 'open') this.#pending.delete(id);
+          if (reply === 'ok') resolve(body);
+          else reject(revive(body));
+        } else {
+          on(reply, body);
+        }
+      });
+      this.#worker.postMessage({ kind, id, content });
+    });
+  }
+
+  static async open(url, { backend = 'auto', onProgress, signal, cache = true } = {}) {
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    const session = new WorkerSession(worker);
+    let settle;
+    const complete = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+    complete.catch(() => {});
+    const on = (kind, body) => {
+      if (kind === 'progress') onProgress?.(body);
+      else if (kind === 'complete') settle.resolve();
+      else if (kind === 'complete-error') settle.reject(revive(body));
+    };
+    try {
+      const opened = await session.#request('open', { url, backend, cache }, on, signal);
+      return { session, ...opened, complete };
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
+  }
+
+  call(method, args, onStep) {
+    const on = (kind, body) => { if (kind === 'step') onStep?.(body.step, body.total); };
+    return this.#request('call', { method, args, steps: Boolean(onStep) }, on);
+  }
+
+  canGenerate() {
+    return this.#request('call', { method: 'canGenerate', args: [] });
+  }
+
+  dispose() {
+    this.#worker.postMessage({ kind: 'dispose' });
+    this.#worker.terminate();
+  }
+}

@@ -1,0 +1,56 @@
+// The default home of the engine: a module worker, so inference never blocks the page.
+// Protocol (typed, one reply per request id):
+//   page → worker  { kind: 'open', id, content: { url, backend, cache } } | { kind: 'call', id,
+//                  content: { method, args, steps } } | { kind: 'abort', id } | { kind: 'dispose' }
+//   worker → page  { kind: 'progress' | 'step', id, content } (any number), then
+//                  { kind: 'ok' | 'error', id, content }; after 'open': { kind: 'complete' |
+//                  'complete-error', id, content } once every weight group is in (or failed).
+
+import { LocalSession } from './session.js';
+
+let session = null;
+const aborts = new Map();
+
+function errorContent(e) {
+  return { name: e?.name, code: e?.code ?? 'INTERNAL', detail: e?.detail, message: e?.message ?? String(e) };
+}
+
+async function open(id, { url, backend, cache }) {
+  const controller = new AbortController();
+  aborts.set(id, controller);
+  try {
+    const onProgress = (event) => postMessage({ kind: 'progress', id, content: event });
+    const opened = await LocalSession.open(url, { backend, cache, onProgress, signal: controller.signal });
+    session?.dispose();
+    session = opened.session;
+    opened.complete.then(
+      () => postMessage({ kind: 'complete', id }),
+      (e) => postMessage({ kind: 'complete-error', id, content: errorContent(e) }),
+    );
+    return { manifest: opened.manifest, backend: opened.backend, reason: opened.reason };
+  } finally {
+    aborts.delete(id);
+  }
+}
+
+async function call(id, { method, args, steps }) {
+  if (!session) throw Object.assign(new Error('no model is loaded (or it was disposed)'), { code: 'NOT_LOADED' });
+  if (method === 'canGenerate') return session.canGenerate();
+  const onStep = steps ? (step, total) => postMessage({ kind: 'step', id, content: { step, total } }) : undefined;
+  return session.call(method, args, onStep);
+}
+
+self.onmessage = async ({ data: { kind, id, content } }) => {
+  if (kind === 'abort') return aborts.get(id)?.abort();
+  if (kind === 'dispose') {
+    session?.dispose();
+    session = null;
+    return;
+  }
+  try {
+    const result = kind === 'open' ? await open(id, content) : await call(id, content);
+    postMessage({ kind: 'ok', id, content: result });
+  } catch (e) {
+    postMessage({ kind: 'error', id, content: errorContent(e) });
+  }
+};
