@@ -120,3 +120,15 @@ test('a disposed model refuses calls with NOT_LOADED', async () => {
   });
   assert.equal(r, 'NOT_LOADED');
 });
+
+test("backend 'auto' picks the CPU over SwiftShader's software WebGPU and says why", async () => {
+  const r = await page.evaluate(async () => {
+    const auto = await api.UniVid.load('/models/univid-small-int8', { backend: 'auto' });
+    const result = { backend: auto.backend, reason: auto.backendReason, inWorker: auto.inWorker };
+    auto.dispose();
+    return result;
+  });
+  assert.equal(r.backend, 'cpu');
+  assert.match(r.reason, /software/);
+  assert.equal(r.inWorker, true);
+});

@@ -27,8 +27,13 @@ after(async () => {
 
 test('demo loads the shipped model on CPU, describes a sample clip and generates one', { timeout: 300_000 }, async () => {
   const requests = [];
+  const violations = [];
   page.on('request', (r) => requests.push(r.url()));
-  await page.goto(`${base}/www/index.html`);
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()); });
+  const response = await page.goto(`${base}/www/index.html`);
+  const csp = response.headers()['content-security-policy'];
+  assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/, 'the page is served under a strict CSP');
+  assert.doesNotMatch(csp, /'unsafe-eval'/, 'no unsafe-eval');
   await page.selectOption('#backend', 'cpu');
   await page.click('#load');
   await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Loaded'), null, { timeout: 120_000 });
@@ -48,4 +53,5 @@ test('demo loads the shipped model on CPU, describes a sample clip and generates
   await page.screenshot({ path: `${ARTIFACTS}/demo-cpu.png`, fullPage: true });
   const foreign = requests.filter((u) => !u.startsWith(base) && !u.startsWith('data:'));
   assert.deepEqual(foreign, [], 'no request leaves for another host');
+  assert.deepEqual(violations, [], 'nothing was blocked by the Content-Security-Policy');
 });
