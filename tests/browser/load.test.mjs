@@ -103,3 +103,26 @@ test('a flipped byte in a shard is a typed INTEGRITY error; the bad copy is not 
   assert.ok(good.ok, `clean load failed: ${good.code} ${good.message}`);
   assert.ok(requests.includes(`${PACK}/${shardOf('understand')}`), 'the shard that failed was fetched again, not taken from the cache');
 });
+
+test('aborting a load mid-stream rejects with ABORTED; the next load works', { timeout: 240_000 }, async () => {
+  await page.evaluate(() => caches.delete('univid-shards-v1'));
+  const r = await page.evaluate(async () => {
+    const { UniVid } = await import('/www/univid/index.js');
+    const controller = new AbortController();
+    let code = 'no error';
+    try {
+      await UniVid.load('/models/univid-small-int8', {
+        backend: 'cpu', signal: controller.signal,
+        onProgress: (e) => { if (e.type === 'bytes') controller.abort(); },
+      });
+    } catch (e) {
+      code = `${e.name}:${e.code}`;
+    }
+    const again = await UniVid.load('/models/univid-small-int8', { backend: 'cpu' });
+    const ok = again.frames === 20;
+    again.dispose();
+    return { code, ok };
+  });
+  assert.equal(r.code, 'UniVidError:ABORTED');
+  assert.ok(r.ok);
+});
