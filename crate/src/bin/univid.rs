@@ -186,7 +186,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let digits = Digits::locate()?;
             let standard = World::new(WorldConfig::standard(), digits.clone())?;
             let benchmark = World::new(WorldConfig::benchmark(), digits)?;
-            let steps_trained = meta.get("training").unwrap_or(&meta)["step"].clone();
+            // A model folder's config.json has `step`; a packed folder keeps that file under `training`.
+            let steps_trained = meta.get("step").or_else(|| meta["training"].get("step")).cloned();
             let report = serde_json::json!({
                 "model": model, "trained_steps": steps_trained, "split": "test", "seed": seed,
                 "command": format!("univid eval --model {} --n {n} --n-generate {n_generate} --steps {steps} --seed {seed}", model.display()),
