@@ -126,3 +126,27 @@ test('aborting a load mid-stream rejects with ABORTED; the next load works', { t
   assert.equal(r.code, 'UniVidError:ABORTED');
   assert.ok(r.ok);
 });
+
+test('a cache that refuses to store (quota exceeded) or cannot open falls back to memory with a warning', { timeout: 240_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    const { UniVid } = await import('/www/univid/index.js');
+    const quota = () => { throw new DOMException('quota', 'QuotaExceededError'); };
+    const realOpen = caches.open.bind(caches);
+    const warnings = [];
+    const onProgress = (e) => { if (e.type === 'warning') warnings.push(e.message); };
+    await caches.delete('univid-shards-v1');
+    caches.open = async (name) => Object.assign(await realOpen(name), { put: quota });
+    const full = await UniVid.load('/models/univid-small-int8', { backend: 'cpu', worker: false, onProgress });
+    const fullWorks = full.frames === 20;
+    full.dispose();
+    caches.open = async () => { throw new DOMException('no storage', 'SecurityError'); };
+    const none = await UniVid.load('/models/univid-small-int8', { backend: 'cpu', worker: false, onProgress });
+    const noneWorks = none.frames === 20;
+    none.dispose();
+    caches.open = realOpen;
+    return { fullWorks, noneWorks, warnings };
+  });
+  assert.ok(r.fullWorks && r.noneWorks, 'both loads succeed');
+  assert.ok(r.warnings.some((w) => /QuotaExceededError/.test(w)), r.warnings.join('\n'));
+  assert.ok(r.warnings.some((w) => /SecurityError/.test(w)), r.warnings.join('\n'));
+});

@@ -10,7 +10,7 @@ const TYPES = {
   '.safetensors': 'application/octet-stream', '.bin': 'application/octet-stream', '.png': 'image/png',
   '.gif': 'image/gif', '.vtt': 'text/vtt', '.md': 'text/markdown; charset=utf-8',
 };
-const ALLOWED = ['www', 'models', 'tests/browser'];
+const ALLOWED = ['www', 'models', 'tests/browser', 'out'];
 
 // Test hooks (all optional): `seen(rel)` counts requests, `delayMs(rel)` holds a response back
 // before its body, `mutate(rel, bytes)` serves altered bytes (corruption tests).

@@ -103,8 +103,13 @@ enum Command {
     Pack {
         /// A safetensors checkpoint (its folder's config.json gives the model config) or a packed
         /// model folder (re-pack, e.g. f16 → int8).
-        #[arg(long)]
-        checkpoint: PathBuf,
+        #[arg(long, required_unless_present = "random")]
+        checkpoint: Option<PathBuf>,
+        /// Seeded random weights of a preset instead (scale tests of the runtime and loader).
+        #[arg(long, conflicts_with = "checkpoint")]
+        random: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         #[arg(long, default_value = "int8")]
         quant: String,
         /// Start a new shard once one holds this many MiB (a tensor is never split).
@@ -201,9 +206,17 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 std::fs::write(out, text)?;
             }
         }
-        Command::Pack { checkpoint, quant, shard_mb, out } => {
+        Command::Pack { checkpoint, random, seed, quant, shard_mb, out } => {
             let scheme = Scheme::parse(&quant).ok_or_else(|| format!("unknown --quant '{quant}' (f32, f16, int8, int4)"))?;
-            let (config, weights, meta) = read_weights(&checkpoint)?;
+            let (config, weights, meta) = match (&checkpoint, &random) {
+                (Some(path), _) => read_weights(path)?,
+                (None, Some(preset)) => {
+                    let config = ModelConfig::preset(preset)?;
+                    let weights = Weights::random(&config, seed);
+                    (config, weights, serde_json::json!({ "random": preset, "seed": seed }))
+                }
+                (None, None) => return Err("give --checkpoint or --random".into()),
+            };
             let meta = serde_json::json!({ "source": checkpoint, "training": meta });
             let packed = univid::pack::pack(&weights, &config, scheme, (shard_mb * 1048576.0) as usize, meta)?;
             univid::pack::write_dir(&packed, &out)?;
