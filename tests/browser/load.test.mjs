@@ -48,10 +48,14 @@ function loadAndDescribe(url, worker = true) {
       const caption = await model.describe(Clip.fromPixels(sample.pixels, { frames: 20, size: 64 }));
       const describedAt = performance.now() - started;
       const generateReadyWhenDescribed = events.some((e) => e.type === 'group-ready' && e.group === 'generate');
+      let earlyGenerate = 'no error';
+      if (!generateReadyWhenDescribed) {
+        try { await model.generate('digit 3 moves left', { steps: 1, wait: false }); } catch (e) { earlyGenerate = e.code; }
+      }
       await model.fullyLoaded;
       const generated = await model.generate('digit 3 moves left', { steps: 1 });
       model.dispose();
-      return { ok: true, events, caption, describedAt, generateReadyWhenDescribed, generatedFrames: generated.frames, inWorker: model.inWorker };
+      return { ok: true, events, caption, describedAt, generateReadyWhenDescribed, earlyGenerate, generatedFrames: generated.frames, inWorker: model.inWorker };
     } catch (e) {
       return { ok: false, events, name: e.name, code: e.code, detail: e.detail, message: e.message };
     }
@@ -71,6 +75,7 @@ test('progress events arrive in order and understanding answers before the gener
   const total = manifest.shards.reduce((n, s) => n + s.bytes, 0);
   assert.equal(r.events.filter((e) => e.type === 'shard-done').at(-1).overallLoaded, total);
   assert.equal(r.generateReadyWhenDescribed, false, 'the caption came before the generate group was in');
+  assert.equal(r.earlyGenerate, 'NOT_LOADED', 'generate({ wait: false }) before the generate group refuses; the default waits');
   const generateDone = r.events.find((e) => e.type === 'group-ready' && e.group === 'generate').at;
   assert.ok(r.describedAt < generateDone, `described at ${r.describedAt} ms, generate ready at ${generateDone} ms`);
   assert.equal(r.generatedFrames, 20);
