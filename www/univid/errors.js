@@ -35,9 +35,18 @@ const ENGINE_CODES = {
 };
 
 /** Wraps whatever the engine threw (a JS Error with a kebab-case `code`) as a UniVidError. */
-export function fromEngineError(e) {
+function fromEngineError(e) {
   if (e instanceof UniVidError) return e;
   const detail = e?.code;
   const code = ENGINE_CODES[detail] ?? 'INTERNAL';
   return new UniVidError(code, e?.message ?? String(e), { cause: e, detail });
+}
+
+/** Runs an engine call (sync or async), turning what it throws into a UniVidError. */
+export async function engineCall(fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    throw fromEngineError(e);
+  }
 }

@@ -6,7 +6,7 @@
 // Cache API under their sha256, so a second visit makes no weight requests; when the cache is
 // missing or full the shard simply stays in memory (a `warning` event says so).
 
-import { UniVidError, fromEngineError } from './errors.js';
+import { UniVidError, engineCall } from './errors.js';
 
 const CACHE_NAME = 'univid-shards-v1';
 
@@ -43,14 +43,19 @@ async function remember(cache, sha256, bytes, emit) {
   }
 }
 
+/** Why a fetch or a body read failed: the caller aborted, or the network did. */
+function transferError(signal, message) {
+  if (signal?.aborted) return new UniVidError('ABORTED', 'loading was aborted');
+  return new UniVidError('NETWORK', message);
+}
+
 /** A successful response for `url`, or the typed reason there is none. */
 async function open(url, signal) {
   let response;
   try {
     response = await fetch(url, { signal });
   } catch (e) {
-    if (signal?.aborted) throw new UniVidError('ABORTED', 'loading was aborted');
-    throw new UniVidError('NETWORK', `could not fetch ${url}: ${e.message ?? e}`);
+    throw transferError(signal, `could not fetch ${url}: ${e.message ?? e}`);
   }
   if (!response.ok) throw new UniVidError('NETWORK', `${url}: HTTP ${response.status}`);
   return response;
@@ -67,8 +72,7 @@ async function fetchBytes(url, expected, signal, onChunk) {
     try {
       chunk = await reader.read();
     } catch (e) {
-      if (signal?.aborted) throw new UniVidError('ABORTED', 'loading was aborted');
-      throw new UniVidError('NETWORK', `${url}: the download broke off (${e.message ?? e})`);
+      throw transferError(signal, `${url}: the download broke off (${e.message ?? e})`);
     }
     if (chunk.done) break;
     if (at + chunk.value.length > expected) {
@@ -98,13 +102,7 @@ export function streamModel(engine, baseUrl, { onProgress = () => {}, signal, ca
   const understanding = new Promise((resolve, reject) => { understandingReady = { resolve, reject }; });
   const complete = (async () => {
     const manifestBytes = await fetchManifest(`${base}manifest.json`, signal);
-    let opened;
-    try {
-      opened = engine.openManifest(manifestBytes);
-    } catch (e) {
-      throw fromEngineError(e);
-    }
-    const { load, manifest, totalBytes } = opened;
+    const { load, manifest, totalBytes } = await engineCall(() => engine.openManifest(manifestBytes));
     emit({ type: 'manifest', shards: manifest.shards.length, totalBytes, tensors: Object.keys(manifest.tensors).length, quant: manifest.quant });
     const cache = useCache ? await openCache(emit) : null;
     let done = 0;
@@ -120,12 +118,7 @@ export function streamModel(engine, baseUrl, { onProgress = () => {}, signal, ca
           overallLoaded: done + loaded, overallTotal: totalBytes,
         }));
       }
-      let status;
-      try {
-        status = engine.addShard(load, index, bytes);
-      } catch (e) {
-        throw fromEngineError(e);
-      }
+      const status = await engineCall(() => engine.addShard(load, index, bytes));
       if (!fromCache) await remember(cache, shard.sha256, bytes, emit);
       done += shard.bytes;
       emit({ type: 'shard-done', index, file: shard.file, fromCache, tensorsLoaded: status.tensorsLoaded, tensorsTotal: status.tensorsTotal, overallLoaded: done, overallTotal: totalBytes });

@@ -2,7 +2,7 @@
 // (in-thread mode) or through `WorkerSession` (the default), with the same four methods.
 
 import init, { createEngine } from '../pkg/univid.js';
-import { UniVidError, fromEngineError } from './errors.js';
+import { UniVidError, engineCall } from './errors.js';
 import { streamModel } from './load.js';
 
 let wasmReady = null;
@@ -27,8 +27,7 @@ async function chooseBackend(requested) {
   return { backend: 'webgpu', reason: `hardware WebGPU adapter (${name})` };
 }
 
-// Methods a caller may run on the engine, with the number of leading clip/text arguments
-// (an `onStep` callback, where there is one, follows them).
+// Engine methods a caller may run (an `onStep` callback, where given, follows their arguments).
 export const METHODS = new Set(['classify', 'describe', 'ask', 'generate', 'continueClip']);
 
 export class LocalSession {
@@ -43,12 +42,7 @@ export class LocalSession {
     wasmReady ??= init();
     await wasmReady;
     const choice = await chooseBackend(backend);
-    let engine;
-    try {
-      engine = await createEngine(choice.backend);
-    } catch (e) {
-      throw fromEngineError(e);
-    }
+    const engine = await engineCall(() => createEngine(choice.backend));
     const { understanding, complete } = streamModel(engine, url, { onProgress, signal, cache });
     complete.catch(() => {}); // reported through `understanding`, or when generating
     const manifest = await understanding;
@@ -57,11 +51,7 @@ export class LocalSession {
 
   async call(method, args, onStep) {
     if (!METHODS.has(method)) throw new UniVidError('BAD_INPUT', `no such method '${method}'`);
-    try {
-      return await this.#engine[method](...args, ...(onStep ? [onStep] : []));
-    } catch (e) {
-      throw fromEngineError(e);
-    }
+    return engineCall(() => this.#engine[method](...args, ...(onStep ? [onStep] : [])));
   }
 
   canGenerate() {

@@ -45,3 +45,4 @@ pub use sequence::Layout;
 pub use univid::UniVid;
 pub use video::{gaussian, patchify, time_features, tokens_to_frames, unpatchify};
 pub use weights::Weights;
+pub(crate) use weights::to_f32;

@@ -130,7 +130,8 @@ fn rank_error(name: &str, shape: &[usize], rank: usize) -> ModelError {
     ModelError::Shape { name: name.into(), expected: vec![0; rank], found: shape.to_vec() }
 }
 
-fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
+/// Little-endian float bytes of a safetensors dtype → f32 values (`None` for non-float dtypes).
+pub(crate) fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
     match dtype {
         Dtype::F32 => Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
         Dtype::F16 => Some(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),

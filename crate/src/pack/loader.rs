@@ -8,9 +8,8 @@
 use super::manifest::{Group, Manifest, TensorEntry};
 use super::quant::{dequantize_int4, dequantize_int8, Scheme};
 use super::{sha256_hex, PackError, Result};
-use crate::model::Weights;
+use crate::model::{to_f32, Weights};
 use burn::tensor::{Device, Tensor, TensorData};
-use half::f16;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
 
@@ -128,7 +127,7 @@ fn decode(file: &SafeTensors, bytes: &[u8], name: &str, entry: &TensorEntry) -> 
         if s.dtype() != Dtype::F16 || s.shape() != shape.as_slice() {
             return Err(format!("scale '{scale_name}' has the wrong dtype or shape"));
         }
-        Ok(f16_values(s.data()))
+        Ok(float_values(Dtype::F16, s.data()))
     };
     let shape = &entry.shape;
     let stored_shape = match entry.quant {
@@ -145,8 +144,7 @@ fn decode(file: &SafeTensors, bytes: &[u8], name: &str, entry: &TensorEntry) -> 
         return Err(format!("tensor '{name}' is stored as {:?} {:?}, the manifest says {:?}", view.dtype(), view.shape(), entry.quant));
     }
     let values = match entry.quant {
-        Scheme::F32 => view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        Scheme::F16 => f16_values(view.data()),
+        Scheme::F32 | Scheme::F16 => float_values(expected_dtype, view.data()),
         Scheme::Int8 => dequantize_int8(bytemuck::cast_slice(view.data()), &scale(vec![shape[0]])?, shape[1]),
         Scheme::Int4 => dequantize_int4(view.data(), &scale(entry.quant.scale_shape(shape).unwrap_or_default())?),
     };
@@ -156,6 +154,7 @@ fn decode(file: &SafeTensors, bytes: &[u8], name: &str, entry: &TensorEntry) -> 
     Ok(values)
 }
 
-fn f16_values(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+/// `dtype` was checked to be F32 or F16 before this is called.
+fn float_values(dtype: Dtype, bytes: &[u8]) -> Vec<f32> {
+    to_f32(dtype, bytes).expect("a float dtype")
 }
