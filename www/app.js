@@ -8,6 +8,9 @@ let model = null;
 let digits = null;
 let clip = null;
 let sampleIndex = 0;
+// The search library: clips, what is known of each, and their index (built once after loading).
+const LIBRARY_SIZE = 32;
+const library = { clips: [], labels: [], index: null };
 
 function setStatus(text) { $('status').textContent = text; }
 
@@ -44,6 +47,7 @@ async function load() {
     for (const id of ['sample', 'ask', 'file']) $(id).disabled = false;
     model.fullyLoaded.then(() => { $('generate').disabled = false; }, (e) => setStatus(`Generation unavailable: ${e.message}`));
     await newSample();
+    await buildLibrary();
   } catch (e) {
     setStatus(`Could not load: ${e.message ?? e}`);
     $('load').disabled = false;
@@ -65,9 +69,44 @@ async function ownVideo() {
     $('truth').textContent = 'unknown (your video)';
     $('file-report').textContent = `Sampled ${converted.frames} frames over ${report.duration.toFixed(1)} s of a ${report.width}×${report.height} video, converted to ${report.converted}. The model only knows moving handwritten digits.`;
     await understand(converted);
+    if (library.index) addToLibrary(converted, `your video ${file.name}`, await model.embed(converted));
   } catch (e) {
     $('file-report').textContent = e.message ?? String(e);
   }
+}
+
+async function buildLibrary() {
+  $('search-status').textContent = `Indexing ${LIBRARY_SIZE} sample clips…`;
+  const samples = Array.from({ length: LIBRARY_SIZE }, (_, i) => sampleClip(digits, 'test', 7, i));
+  const clips = samples.map((s) => Clip.fromPixels(s.pixels, { frames: s.frames, size: s.size }));
+  library.index = await model.index(clips);
+  library.clips = clips;
+  library.labels = samples.map((s) => s.caption);
+  $('search-status').textContent = `${LIBRARY_SIZE} clips indexed; type a query.`;
+  $('search').disabled = false;
+}
+
+function addToLibrary(shown, label, vector) {
+  library.index.add(library.clips.length, vector);
+  library.clips.push(shown);
+  library.labels.push(label);
+}
+
+async function search(query) {
+  const hits = await model.search(query, library.index, { k: 6 });
+  const list = $('results');
+  list.replaceChildren(...hits.map((hit, rank) => {
+    const item = document.createElement('li');
+    const canvas = Object.assign(document.createElement('canvas'), { width: 64, height: 64 });
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', `Result ${rank + 1}: ${library.labels[hit.id]}`);
+    play(canvas, library.clips[hit.id]);
+    const text = document.createElement('p');
+    text.textContent = `${rank + 1}. ${library.labels[hit.id]} (score ${hit.score.toFixed(2)})`;
+    item.append(canvas, text);
+    return item;
+  }));
+  $('search-status').textContent = `${hits.length} best matches for “${query}”, best first.`;
 }
 
 async function understand(shown) {
@@ -88,6 +127,11 @@ $('ask-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   try { $('answer').textContent = await model.ask(clip, $('question').value); }
   catch (e) { $('answer').textContent = e.message ?? String(e); }
+});
+$('search-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  try { await search($('query').value); }
+  catch (e) { $('search-status').textContent = e.message ?? String(e); }
 });
 $('generate-form').addEventListener('submit', async (event) => {
   event.preventDefault();

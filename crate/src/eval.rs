@@ -1,9 +1,9 @@
 //! `univid eval`: the shipped model's report on held-out data (test split: handwriting never seen
 //! in training). Every figure in the model card comes from here.
 
-use crate::data::{caption, question_answer, Clip, QuestionKind, Split, Tokenizer, World};
+use crate::data::{caption, question_answer, Clip, Motion, QuestionKind, Split, Tokenizer, Truth, World};
 use crate::judge::{Judge, Tally};
-use crate::model::{DecodeOptions, GenerateOptions, Result, UniVid};
+use crate::model::{no_progress, DecodeOptions, GenerateOptions, Result, UniVid};
 use rand::SeedableRng;
 use serde_json::{json, Value};
 
@@ -75,7 +75,7 @@ pub async fn continuation(model: &UniVid, world: &World, n: u64, seed: u64, step
     for index in 0..n {
         let (clip, _) = world.clip(Split::Test, seed, index);
         let options = GenerateOptions { steps, guidance: 1.0, seed: index };
-        let predicted = model.continue_clip(&clip.slice(0, frames_in)?, frames_in, options, &mut |_, _| {}).await?;
+        let predicted = model.continue_clip(&clip.slice(0, frames_in)?, frames_in, options, &mut no_progress).await?;
         let black = Clip::black(clip.frames, clip.height, clip.width);
         let mut last = clip.clone();
         for f in frames_in..clip.frames {
@@ -98,7 +98,7 @@ pub async fn text_to_video(model: &UniVid, judge: &Judge, world: &World, n: u64,
         let (_, truth) = world.clip(Split::Test, seed, index);
         let prompt = caption(&truth);
         let options = GenerateOptions { steps, guidance: 2.0, seed: index };
-        let generated = model.generate(&prompt, options, &mut |_, _| {}).await?;
+        let generated = model.generate(&prompt, options, &mut no_progress).await?;
         tally.add(&judge.check(&generated, &prompt).await?);
     }
     let mut report = json!({ "clips": n, "steps": steps, "guidance": 2.0 });
@@ -119,6 +119,85 @@ pub async fn judge_ceiling(judge: &Judge, world: &World, split: Split, n: u64, s
     });
     merge(&mut report, tally.rates("agreement"));
     Ok(report)
+}
+
+/// Text ↔ video retrieval over `n` test clips: Recall@1/5/10 and median rank both ways (a text
+/// query is answered by any clip with the same caption), and precision of attribute queries
+/// ("digit 7 moves left": every clip where that holds is relevant).
+pub async fn retrieval(model: &UniVid, world: &World, n: u64, seed: u64) -> Result<Value> {
+    let (mut clips, mut truths) = (Vec::new(), Vec::new());
+    for index in 0..n {
+        let (clip, truth) = world.clip(Split::Test, seed, index);
+        clips.push(model.embed_clip(&clip).await?);
+        truths.push(truth);
+    }
+    let captions: Vec<String> = truths.iter().map(caption).collect();
+    let mut distinct = captions.clone();
+    distinct.sort();
+    distinct.dedup();
+    let mut texts = Vec::new();
+    for text in &distinct {
+        texts.push(model.embed_query(text).await?);
+    }
+    // text → video: for each clip's caption, the rank of the first clip with that caption.
+    let t2v: Vec<usize> = captions
+        .iter()
+        .map(|c| {
+            let query = &texts[distinct.binary_search(c).expect("listed")];
+            first_relevant_rank(query, &clips, |j| &captions[j] == c)
+        })
+        .collect();
+    // video → text: for each clip, the rank of its caption among the distinct captions.
+    let v2t: Vec<usize> = (0..clips.len())
+        .map(|i| first_relevant_rank(&clips[i], &texts, |j| distinct[j] == captions[i]))
+        .collect();
+    let mut attribute = (0.0, 0.0, 0u32);
+    for digit in 0..10u8 {
+        for motion in Motion::ALL {
+            let holds = |t: &Truth| t.digits.iter().any(|d| d.digit == digit && d.motion == motion);
+            let relevant = truths.iter().filter(|t| holds(t)).count();
+            if relevant == 0 {
+                continue;
+            }
+            let query = model.embed_query(&format!("digit {digit} moves {}", motion.phrase())).await?;
+            let order = ranked(&query, &clips);
+            let hits_at = |k: usize| order.iter().take(k).filter(|&&j| holds(&truths[j])).count();
+            attribute.0 += hits_at(10) as f64 / 10f64.min(relevant as f64);
+            attribute.1 += hits_at(relevant) as f64 / relevant as f64;
+            attribute.2 += 1;
+        }
+    }
+    Ok(json!({
+        "clips": n, "distinct_captions": distinct.len(),
+        "text_to_video": recall_report(&t2v),
+        "video_to_text": recall_report(&v2t),
+        "attribute_queries": {
+            "queries": attribute.2,
+            "precision_at_10": attribute.0 / attribute.2.max(1) as f64,
+            "r_precision": attribute.1 / attribute.2.max(1) as f64,
+        },
+    }))
+}
+
+/// Candidates by descending dot product with `query`.
+fn ranked(query: &[f32], candidates: &[Vec<f32>]) -> Vec<usize> {
+    let score = |c: &Vec<f32>| query.iter().zip(c).map(|(a, b)| a * b).sum::<f32>();
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| score(&candidates[b]).total_cmp(&score(&candidates[a])));
+    order
+}
+
+/// 1-based rank of the first candidate `relevant` accepts.
+fn first_relevant_rank(query: &[f32], candidates: &[Vec<f32>], relevant: impl Fn(usize) -> bool) -> usize {
+    ranked(query, candidates).iter().position(|&j| relevant(j)).map_or(candidates.len() + 1, |p| p + 1)
+}
+
+fn recall_report(ranks: &[usize]) -> Value {
+    let recall = |k: usize| ranks.iter().filter(|&&r| r <= k).count() as f64 / ranks.len().max(1) as f64;
+    let mut sorted = ranks.to_vec();
+    sorted.sort();
+    json!({ "recall_at_1": recall(1), "recall_at_5": recall(5), "recall_at_10": recall(10),
+            "median_rank": sorted.get(sorted.len() / 2).copied().unwrap_or(0) })
 }
 
 fn merge(into: &mut Value, from: Value) {

@@ -7,7 +7,9 @@
 //! - [`data`]: the Captioned Moving MNIST world, its language and tokenizer.
 //! - [`model`]: the network, its weights and the pipelines.
 //! - [`pack`]: the shipped weights format (quantized shards + manifest) and its progressive loader.
+//! - [`eval`] and [`bench`]: the model card's figures and the latency report.
 
+pub mod bench;
 pub mod data;
 pub mod eval;
 pub mod judge;

@@ -6,6 +6,7 @@ use crate::model::{run_probe, DecodeOptions, GenerateOptions, ModelConfig, Model
 use crate::pack::{Group, Loader, Manifest, PackError};
 use burn::tensor::Device;
 use std::cell::{Cell, RefCell};
+use std::ops::ControlFlow;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
@@ -34,6 +35,7 @@ fn model_error(e: ModelError) -> JsValue {
         ModelError::Input(_) => "bad-input",
         ModelError::Data(d) => data_code(d),
         ModelError::Backend(_) => "backend",
+        ModelError::Cancelled { .. } => "cancelled",
         _ => "bad-weights",
     };
     typed_error(code, &e.to_string())
@@ -77,11 +79,26 @@ pub struct Engine {
 #[wasm_bindgen(js_name = createEngine)]
 pub async fn create_engine(backend: String) -> Result<Engine, JsValue> {
     let device = match backend.as_str() {
-        "webgpu" => Device::wgpu_options().init_async().await.map_err(|e| typed_error("backend", &e.to_string()))?,
+        "webgpu" => webgpu_device().await?,
         "cpu" => Device::flex(),
         other => return Err(typed_error("bad-input", &format!("unknown backend '{other}' (webgpu, cpu)"))),
     };
     Ok(Engine { device, backend, model: RefCell::new(None), loading: RefCell::new(None), next_load: Cell::new(1) })
+}
+
+thread_local! {
+    /// burn registers one wgpu runtime per thread and refuses a second: every engine of this
+    /// thread (a model loaded again after `dispose`) shares the first device.
+    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
+async fn webgpu_device() -> Result<Device, JsValue> {
+    if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
+        return Ok(device);
+    }
+    let device = Device::wgpu_options().init_async().await.map_err(|e| typed_error("backend", &e.to_string()))?;
+    WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
+    Ok(device)
 }
 
 #[wasm_bindgen]
@@ -200,6 +217,21 @@ impl Engine {
         model.ask(&clip, &question, DecodeOptions::default()).await.map_err(model_error)
     }
 
+    /// The clip's unit retrieval vector (`Float32Array`), comparable by dot product with
+    /// [`embed_query`](Self::embed_query).
+    #[wasm_bindgen(js_name = embedClip)]
+    pub async fn embed_clip(&self, pixels: Vec<u8>) -> Result<Vec<f32>, JsValue> {
+        let model = self.model()?;
+        let clip = self.clip(pixels, model.config.frames)?;
+        model.embed_clip(&clip).await.map_err(model_error)
+    }
+
+    /// A text query's unit retrieval vector.
+    #[wasm_bindgen(js_name = embedQuery)]
+    pub async fn embed_query(&self, query: String) -> Result<Vec<f32>, JsValue> {
+        self.model()?.embed_query(&query).await.map_err(model_error)
+    }
+
     /// Text → video; `on_step(step, steps)` is called after every Euler step.
     pub async fn generate(&self, prompt: String, steps: usize, guidance: f32, seed: u32, on_step: Option<js_sys::Function>) -> Result<Vec<u8>, JsValue> {
         let model = self.model()?;
@@ -223,11 +255,14 @@ impl Engine {
     }
 }
 
-fn progress(on_step: Option<js_sys::Function>) -> impl FnMut(usize, usize) {
+/// `on_step(step, steps)` after every Euler step; returning `false` stops the generation (it then
+/// rejects with code `cancelled`). A throwing callback does not stop it.
+fn progress(on_step: Option<js_sys::Function>) -> impl FnMut(usize, usize) -> ControlFlow<()> {
     move |step, steps| {
-        if let Some(f) = &on_step {
-            // A throwing progress callback must not abort the computation.
-            let _ = f.call2(&JsValue::NULL, &JsValue::from(step as u32), &JsValue::from(steps as u32));
+        let verdict = on_step.as_ref().and_then(|f| f.call2(&JsValue::NULL, &JsValue::from(step as u32), &JsValue::from(steps as u32)).ok());
+        match verdict {
+            Some(v) if v == JsValue::FALSE => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
         }
     }
 }

@@ -92,5 +92,10 @@ fn burn_matches_the_pytorch_twin() {
     let x = Tensor::cat(vec![model.embed_text(Some(Task::Continue), &[], 0), model.embed_video(&mixed, &times)], 1);
     let (h, _) = model.trunk(x, &layout, None);
     assert_close("continue velocity", &read(model.velocity(h.narrow(1, 1, n)).unwrap()), &fixture("continue_velocity", &file));
+
+    let video_embedding = pollster::block_on(model.embed_clip(&clip)).unwrap();
+    assert_close("video embedding", &video_embedding, &fixture("video_embedding", &file));
+    let text_embedding = pollster::block_on(model.embed_query("digit 3 moves right while digit 7 moves up")).unwrap();
+    assert_close("text embedding", &text_embedding, &fixture("text_embedding", &file));
     std::fs::remove_dir_all(dir).ok();
 }

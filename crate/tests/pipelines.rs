@@ -2,7 +2,8 @@
 
 use burn::tensor::Device;
 use univid::data::Clip;
-use univid::model::{DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
+use std::ops::ControlFlow;
+use univid::model::{no_progress, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
 
 fn tiny() -> UniVid {
     let config = ModelConfig::tiny();
@@ -38,9 +39,13 @@ fn generation_is_deterministic_per_seed() {
     let model = tiny();
     let options = GenerateOptions { steps: 2, guidance: 2.0, seed: 5 };
     let mut steps = Vec::new();
-    let a = pollster::block_on(model.generate("digit 3 moves left", options, &mut |s, n| steps.push((s, n)))).unwrap();
-    let b = pollster::block_on(model.generate("digit 3 moves left", options, &mut |_, _| {})).unwrap();
-    let c = pollster::block_on(model.generate("digit 3 moves left", GenerateOptions { seed: 6, ..options }, &mut |_, _| {})).unwrap();
+    let a = pollster::block_on(model.generate("digit 3 moves left", options, &mut |s, n| {
+        steps.push((s, n));
+        ControlFlow::Continue(())
+    }))
+    .unwrap();
+    let b = pollster::block_on(model.generate("digit 3 moves left", options, &mut no_progress)).unwrap();
+    let c = pollster::block_on(model.generate("digit 3 moves left", GenerateOptions { seed: 6, ..options }, &mut no_progress)).unwrap();
     assert_eq!(steps, vec![(1, 2), (2, 2)]);
     assert_eq!(a, b);
     assert_ne!(a, c);
@@ -51,7 +56,7 @@ fn generation_is_deterministic_per_seed() {
 fn continuation_keeps_the_given_frames() {
     let model = tiny();
     let input = clip(2);
-    let out = pollster::block_on(model.continue_clip(&input, 10, GenerateOptions { steps: 2, guidance: 1.0, seed: 0 }, &mut |_, _| {})).unwrap();
+    let out = pollster::block_on(model.continue_clip(&input, 10, GenerateOptions { steps: 2, guidance: 1.0, seed: 0 }, &mut no_progress)).unwrap();
     assert_eq!(out.slice(0, 10).unwrap(), input.slice(0, 10).unwrap());
 }
 
@@ -61,9 +66,78 @@ fn bad_inputs_are_typed_errors_and_the_model_stays_usable() {
     let small = Clip::black(20, 32, 32);
     assert!(matches!(pollster::block_on(model.classify(&small)), Err(ModelError::Input(_))));
     let options = GenerateOptions { steps: 0, ..Default::default() };
-    assert!(matches!(pollster::block_on(model.generate("digit 3 moves left", options, &mut |_, _| {})), Err(ModelError::Input(_))));
-    let err = pollster::block_on(model.generate("a cat jumps", GenerateOptions::default(), &mut |_, _| {})).unwrap_err();
+    assert!(matches!(pollster::block_on(model.generate("digit 3 moves left", options, &mut no_progress)), Err(ModelError::Input(_))));
+    let err = pollster::block_on(model.generate("a cat jumps", GenerateOptions::default(), &mut no_progress)).unwrap_err();
     assert!(err.to_string().contains("digit"), "{err}");
     assert!(matches!(pollster::block_on(model.ask(&clip(0), "why ?", DecodeOptions::default())), Err(ModelError::Data(_))));
     assert!(pollster::block_on(model.classify(&clip(0))).is_ok());
+}
+
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
+#[test]
+fn retrieval_vectors_are_unit_length_in_one_space() {
+    let model = tiny();
+    let a = pollster::block_on(model.embed_clip(&clip(0))).unwrap();
+    let b = pollster::block_on(model.embed_clip(&clip(1))).unwrap();
+    let text = pollster::block_on(model.embed_query("digit 7 moves left")).unwrap();
+    for v in [&a, &b, &text] {
+        assert_eq!(v.len(), model.config.embed_dim);
+        assert!((norm(v) - 1.0).abs() < 1e-4);
+    }
+    assert_ne!(a, b);
+    assert_eq!(a, pollster::block_on(model.embed_clip(&clip(0))).unwrap());
+    assert_ne!(text, pollster::block_on(model.embed_query("digit 7 moves right")).unwrap());
+}
+
+#[test]
+fn a_query_embeds_the_same_alone_or_packed_after_a_clip() {
+    use burn::tensor::Tensor;
+    use univid::model::{patchify, Layout, Modality, Task};
+    // Training packs the retrieve segment after the video with a mask that hides the video; the
+    // runtime embeds a query alone. Both must give the same vector.
+    let model = tiny();
+    let alone = pollster::block_on(model.embed_query("digit 3 moves up")).unwrap();
+    let words = univid::data::Tokenizer.encode("digit 3 moves up").unwrap();
+    let words: Vec<u16> = words.into_iter().chain([univid::data::EOS_TOKEN]).collect();
+    let n = model.config.video_tokens();
+    let mut layout = Layout::default();
+    layout.push(n, Task::Understand, Modality::Video, &[0]);
+    layout.push(1 + words.len(), Task::Retrieve, Modality::Text, &[1]);
+    let x = Tensor::cat(vec![
+        model.embed_video(&patchify(&clip(4), &model.config), &vec![0.0; n]),
+        model.embed_text(Some(Task::Retrieve), &words, 0),
+    ], 1);
+    let (h, _) = model.trunk(x, &layout, None);
+    let packed = model.text_embedding(h.narrow(1, n, 1 + words.len())).into_data().try_to_vec::<f32>().unwrap();
+    let worst = alone.iter().zip(&packed).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-5, "differ by {worst}");
+}
+
+#[test]
+fn bad_queries_are_typed_errors() {
+    let model = tiny();
+    assert!(matches!(pollster::block_on(model.embed_query("a cat")), Err(ModelError::Data(_))));
+    assert!(pollster::block_on(model.embed_query("")).is_err());
+    assert!(matches!(pollster::block_on(model.embed_clip(&Clip::black(20, 32, 32))), Err(ModelError::Input(_))));
+    assert!(pollster::block_on(model.embed_query("digit 1 moves down")).is_ok());
+}
+
+#[test]
+fn a_generation_stops_when_its_progress_callback_says_so() {
+    let model = tiny();
+    let options = GenerateOptions { steps: 5, guidance: 1.0, seed: 0 };
+    let mut seen = 0;
+    let mut stop_after_two = |step: usize, _| {
+        seen = step;
+        if step == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    };
+    let err = pollster::block_on(model.generate("digit 3 moves left", options, &mut stop_after_two)).unwrap_err();
+    assert!(matches!(err, ModelError::Cancelled { step: 2, steps: 5 }), "{err}");
+    assert_eq!(seen, 2, "no step ran after the stop");
+    let err = pollster::block_on(model.continue_clip(&clip(0), 10, options, &mut |_, _| ControlFlow::Break(()))).unwrap_err();
+    assert!(matches!(err, ModelError::Cancelled { step: 1, .. }));
+    assert!(pollster::block_on(model.generate("digit 3 moves left", options, &mut no_progress)).is_ok(), "still usable");
 }

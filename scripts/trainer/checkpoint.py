@@ -6,14 +6,16 @@ models/<name>/
   resume/state.safetensors  raw weights + Adam moments in bf16 (resume point, ~3x model size)
   resume/state.json     step, stream positions, loss scales, schedule
   log.jsonl             the run's per-step log, copied at every save
-Resuming from the compact point restores weights (bf16-rounded), EMA (f32), Adam moments (bf16),
-step, data stream positions and loss scales; the RNG of noise/time sampling restarts from seed+step.
+Resuming from the compact point restores weights (bf16-rounded), EMA (f16-rounded; the EMA of the
+training-only heads restarts from their raw weights), Adam moments (bf16), step, data stream
+positions and loss scales; the RNG of noise/time sampling restarts from seed+step.
 """
 import json
 import os
 import shutil
 import torch
 from safetensors.torch import save_file, load_file
+from model import AUX_PREFIX
 
 
 def save(run_dir, model_dir, model, ema, opt, state, cfg, args):
@@ -44,7 +46,7 @@ def save(run_dir, model_dir, model, ema, opt, state, cfg, args):
 
 
 def export_weights(module, path):
-    tensors = {k: v.detach().half().contiguous() for k, v in module.state_dict().items()}
+    tensors = {k: v.detach().half().contiguous() for k, v in module.state_dict().items() if not k.startswith(AUX_PREFIX)}
     save_file(tensors, path, metadata={"format": "univid-f16"})
 
 
@@ -58,7 +60,10 @@ def load(run_dir, model_dir, model, ema, opt, state):
         return ck["state"]
     compact = load_file(os.path.join(model_dir, "resume", "state.safetensors"))
     model.load_state_dict({k[6:]: v.float() for k, v in compact.items() if k.startswith("model.")})
-    ema.load_state_dict({k: v.float() for k, v in load_file(os.path.join(model_dir, "model.safetensors")).items()})
+    # The exported EMA lacks the training-only heads: those restart from the raw weights.
+    ema_weights = {k: v.float() for k, v in load_file(os.path.join(model_dir, "model.safetensors")).items()}
+    ema_weights.update({k: v.clone() for k, v in model.state_dict().items() if k.startswith(AUX_PREFIX)})
+    ema.load_state_dict(ema_weights)
     with open(os.path.join(model_dir, "resume", "state.json")) as f:
         saved = json.load(f)
     names = dict(model.named_parameters())

@@ -8,7 +8,7 @@ import struct
 import subprocess
 import numpy as np
 
-MAGIC = b"UVREC001"
+MAGIC = b"UVREC002"
 
 
 class RecordStream:
@@ -55,9 +55,10 @@ def parse_records(raw, layout):
         ("answer_at", np.uint8),
         ("caption", "<u2", (text_len,)),
         ("qa", "<u2", (text_len,)),
+        ("corners", np.uint8, (frames, slots, 2)),  # top-left (x, y) per frame and slot
     ])
     assert dtype.itemsize == layout["record_bytes"], "record layout changed: update data.py"
-    assert pixel_bytes + 1 + 4 * slots + 2 + 4 * text_len == dtype.itemsize
+    assert pixel_bytes + 1 + 4 * slots + 2 + 4 * text_len + frames * slots * 2 == dtype.itemsize
     return np.frombuffer(raw, dtype=dtype)
 
 

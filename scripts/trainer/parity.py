@@ -10,14 +10,16 @@ import sys
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from model import ModelConfig, UniVid, patchify, segment_mask, UNDERSTAND, CLASSIFY, DESCRIBE, GENERATE, CONTINUE, TEXT, VIDEO
+from model import (ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, DESCRIBE, GENERATE,
+                   CONTINUE, RETRIEVE, TEXT, VIDEO)
 from tasks import gate_ids
 
 
 def main(weights_path, config_json, out_path):
     cfg = ModelConfig(**json.loads(open(config_json).read()))
     model = UniVid(cfg)
-    model.load_state_dict(load_file(weights_path))
+    missing, unexpected = model.load_state_dict(load_file(weights_path), strict=False)
+    assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
     model.eval()
     g = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (1, cfg.frames, cfg.size, cfg.size), generator=g).to(torch.uint8)
@@ -54,6 +56,13 @@ def main(weights_path, config_json, out_path):
         mask = segment_mask([(1, TEXT, [0]), (n, VIDEO, [0, 1])])
         h = model.trunk(x, mask, gate_ids([(1, CONTINUE, TEXT), (n, CONTINUE, VIDEO)]))
         out["continue_velocity"] = model.video_out(h[:, 1:]).reshape(-1)
+        # retrieval: the clip alone, and the words + <eos> in a retrieve segment
+        h = model.trunk(video, segment_mask([(n, VIDEO, [0])]), gate_ids([(n, UNDERSTAND, VIDEO)]))
+        out["video_embedding"] = model.video_embedding(h).reshape(-1)
+        query = torch.cat([words, torch.tensor([[2]])], 1)
+        x = model.embed_text(torch.tensor([RETRIEVE]), query)
+        h = model.trunk(x, segment_mask([(x.shape[1], TEXT, [0])]), gate_ids([(x.shape[1], RETRIEVE, TEXT)]))
+        out["text_embedding"] = model.text_embedding(h, torch.ones(1, x.shape[1], dtype=torch.bool)).reshape(-1)
     save_file({k: v.contiguous().float() for k, v in out.items()}, out_path)
 
 

@@ -3,8 +3,8 @@ import json
 import math
 import sys
 
-LOSSES = ["classify", "describe", "ask", "generate", "continue"]
-COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
+LOSSES = ["classify", "describe", "ask", "retrieve", "locate", "stem", "generate", "continue"]
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#17becf", "#8c564b", "#e377c2", "#d62728", "#9467bd"]
 
 
 def smooth(values, k=20):
@@ -30,6 +30,8 @@ def main(log_path, out_path):
         parts.append(f'<line x1="{pad}" x2="{w - pad}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#ddd"/>')
         parts.append(f'<text x="4" y="{y(tick) + 4:.1f}">{tick}</text>')
     for name, colour in zip(LOSSES, COLOURS):
+        if name not in rows[0]:
+            continue  # older logs lack the newer losses
         values = smooth([r[name] for r in rows])
         points = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in zip(steps, values))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')

@@ -11,7 +11,7 @@ from model import ModelConfig, UniVid
 from tasks import understand_loss, generate_loss, continue_loss
 from data import parse_records
 
-layout = {"frames": 20, "size": 64, "text_len": 32, "slots": 3, "record_bytes": 20 * 64 * 64 + 1 + 12 + 2 + 128}
+layout = {"frames": 20, "size": 64, "text_len": 32, "slots": 3, "record_bytes": 20 * 64 * 64 + 1 + 12 + 2 + 128 + 20 * 3 * 2}
 
 
 def fake(n):
@@ -19,8 +19,11 @@ def fake(n):
     rec = parse_records(raw, layout).copy()
     rec["count"] = 2
     rec["digits"] = [3, 7, 255]
-    rec["motions"] = [1, 2, 255]
-    rec["caption"] = np.random.randint(3, 40, size=rec["caption"].shape)
+    # "digit 3 moves up while digit 7 moves left": a caption the retrieval queries can split.
+    caption = [1, 3, 7, 14, 16, 23, 3, 11, 14, 18, 2]
+    rec["caption"] = 0
+    rec["caption"][:, :len(caption)] = caption
+    rec["motions"] = [2, 4, 255]
     rec["qa"] = np.random.randint(3, 40, size=rec["qa"].shape)
     rec["answer_at"] = 8
     return rec

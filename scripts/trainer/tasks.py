@@ -1,20 +1,24 @@
 """Turns record batches into the model's packed sequences and losses, one function per task.
 
 Sequence layouts (the Rust pipelines build the same ones, unpadded):
-  understand: [video 640 | classify | describe + caption | ask + question answer]
-              video sees only video (it is encoded once for all three text segments);
-              each text segment sees the video and itself, causally.
+  understand: [video | classify | describe + caption | ask + question answer | retrieve + query]
+              video sees only video (it is encoded once for all the text segments);
+              classify/describe/ask see the video and themselves, causally; the retrieve segment
+              sees only itself (a text embedding must not depend on any clip).
   generate:   [generate + prompt | noisy video]  video sees prompt and video.
   continue:   [continue | video: first 10 frames clean (t=0), the rest noisy at t].
 """
 import numpy as np
 import torch
 import torch.nn.functional as F
-from model import (UNDERSTAND, CLASSIFY, DESCRIBE, ASK, GENERATE, CONTINUE, TEXT, VIDEO,
+from model import (UNDERSTAND, CLASSIFY, DESCRIBE, ASK, GENERATE, CONTINUE, RETRIEVE, TEXT, VIDEO,
                    patchify, segment_mask)
 
 IGNORE = -100
 PAD = 0
+EOS = 2
+CLAUSE_BREAKS = (23, 24)  # "while", ","
+PARTIAL_QUERY_PROB = 0.3
 
 
 def to_video(pixels):
@@ -41,27 +45,125 @@ def understand_loss(model, rec):
     b = len(rec)
     patches = patchify(to_video(rec["pixels"]), cfg)
     n = patches.shape[1]
-    video = model.embed_video(patches, torch.zeros(b, n))
+    video, stem = model.embed_video_parts(patches, torch.zeros(b, n))
     cap_in, cap_target = text_inputs(rec["caption"])
     qa_in, qa_target = text_inputs(rec["qa"])
     # Only the answer is learned from a Q+A segment; positions before it are the question.
     answer_at = torch.from_numpy(rec["answer_at"].astype(np.int64)) - 1
     qa_target[torch.arange(qa_target.shape[1])[None] < answer_at[:, None]] = IGNORE
+    query, matches = retrieval_queries(rec, cap_in)
     cls = model.embed_text(torch.full((b,), CLASSIFY), cap_in[:, :0])
     desc = model.embed_text(torch.full((b,), DESCRIBE), cap_in)
     ask = model.embed_text(torch.full((b,), ASK), qa_in)
-    x = torch.cat([video, cls, desc, ask], dim=1)
-    lc, ld = cls.shape[1], desc.shape[1]
-    mask = segment_mask([(n, VIDEO, [0]), (lc, TEXT, [0, 1]), (ld, TEXT, [0, 2]), (ask.shape[1], TEXT, [0, 3])])
-    gates = gate_ids([(n, UNDERSTAND, VIDEO), (lc, CLASSIFY, TEXT), (ld, DESCRIBE, TEXT), (ask.shape[1], ASK, TEXT)])
+    ret = model.embed_text(torch.full((b,), RETRIEVE), query)
+    x = torch.cat([video, cls, desc, ask, ret], dim=1)
+    lc, ld, la, lr = cls.shape[1], desc.shape[1], ask.shape[1], ret.shape[1]
+    mask = segment_mask([(n, VIDEO, [0]), (lc, TEXT, [0, 1]), (ld, TEXT, [0, 2]), (la, TEXT, [0, 3]), (lr, TEXT, [4])])
+    gates = gate_ids([(n, UNDERSTAND, VIDEO), (lc, CLASSIFY, TEXT), (ld, DESCRIBE, TEXT), (la, ASK, TEXT),
+                      (lr, RETRIEVE, TEXT)])
     h = model.trunk(x, mask, gates)
     h_cls = h[:, n]
-    h_desc, h_ask = h[:, n + lc:n + lc + ld], h[:, n + lc + ld:]
+    h_desc, h_ask = h[:, n + lc:n + lc + ld], h[:, n + lc + ld:n + lc + ld + la]
+    real = torch.cat([torch.ones(b, 1, dtype=torch.bool), query != PAD], dim=1)
     return {
+        "locate": locate_loss(model, h[:, :n], rec),
+        "stem": stem_loss(model, stem, rec),
         "classify": classify_loss(model, h_cls, rec),
         "describe": F.cross_entropy(model.lm_logits(h_desc).flatten(0, 1).float(), cap_target.flatten(), ignore_index=IGNORE),
         "ask": F.cross_entropy(model.lm_logits(h_ask).flatten(0, 1).float(), qa_target.flatten(), ignore_index=IGNORE),
+        "retrieve": contrastive_loss(model, model.video_embedding(h[:, :n]),
+                                     model.text_embedding(h[:, n + lc + ld + la:], real), matches),
     }
+
+
+def locate_targets(rec, cfg):
+    """Per video token: whether a digit has its centre inside the tubelet's square at the
+    tubelet's first frame (B, N) bool, which digit (B, N) (IGNORE where none), and its velocity in
+    pixels/frame / 4 (B, N, 2)."""
+    b = len(rec)
+    gt, gh, gw = cfg.grid
+    tt, th = cfg.tubelet_t, cfg.tubelet_hw
+    identity = np.full((b, gt, gh, gw), IGNORE, np.int64)
+    velocity = np.zeros((b, gt, gh, gw, 2), np.float32)
+    has = np.zeros((b, gt, gh, gw), bool)
+    corners = rec["corners"].astype(np.float32)  # (B, T, S, 2) top-left x, y
+    half = 14.0  # MNIST digits are 28 x 28
+    for i in range(b):
+        for s in range(int(rec["count"][i])):
+            d = int(rec["digits"][i, s])
+            for k in range(gt):
+                f = k * tt
+                x, y = corners[i, f, s] + half
+                row, col = min(int(y // th), gh - 1), min(int(x // th), gw - 1)
+                identity[i, k, row, col] = d
+                velocity[i, k, row, col] = (corners[i, f + 1, s] - corners[i, f, s]) / 4.0
+                has[i, k, row, col] = True
+    n = gt * gh * gw
+    return torch.from_numpy(has.reshape(b, n)), torch.from_numpy(identity.reshape(b, n)), \
+        torch.from_numpy(velocity.reshape(b, n, 2))
+
+
+def locate_loss(model, h_video, rec):
+    """Where digits are (BCE per token), which digit (cross-entropy on the tokens holding a
+    centre: a direct recognition signal), and how it moves (MSE)."""
+    has, identity, velocity = locate_targets(rec, model.cfg)
+    out = model.aux_locate(h_video).float()
+    loss = F.binary_cross_entropy_with_logits(out[..., 0], has.float())
+    if has.any():
+        loss = loss + F.cross_entropy(out[..., 1:11][has], identity[has]) + F.mse_loss(out[..., 11:][has], velocity[has])
+    return loss
+
+
+def stem_loss(model, stem, rec):
+    """Which digit is centred in each tubelet, read from the stem's features alone."""
+    has, identity, _ = locate_targets(rec, model.cfg)
+    if stem is None or not has.any():
+        return torch.zeros(())
+    return F.cross_entropy(model.aux_stem(stem).float()[has], identity[has])
+
+
+def retrieval_queries(rec, captions):
+    """Per clip a text query: its caption, or (sometimes) one clause of it, "digit D moves M <eos>",
+    so attribute queries are learned too. Returns the query tokens (B, n) and matches (B queries,
+    B clips): a clip matches a full caption when it has the same caption, and a clause when one of
+    its digits moves that way."""
+    b, n = captions.shape
+    queries = captions.clone()
+    partial = [None] * b
+    for i in range(b):
+        count = int(rec["count"][i])
+        if count > 1 and np.random.rand() < PARTIAL_QUERY_PROB:
+            words = captions[i][captions[i] != PAD].tolist()
+            clauses, current = [], []
+            for w in words[:-1]:  # without <eos>
+                if w in CLAUSE_BREAKS:
+                    clauses.append(current)
+                    current = []
+                else:
+                    current.append(w)
+            clauses.append(current)
+            slot = np.random.randint(count)  # clause k describes slot k (digits ascending)
+            clause = clauses[slot] + [EOS]
+            queries[i] = PAD
+            queries[i, :len(clause)] = torch.tensor(clause)
+            partial[i] = (int(rec["digits"][i, slot]), int(rec["motions"][i, slot]))
+    matches = torch.zeros(b, b)
+    for i in range(b):
+        for j in range(b):
+            if partial[i] is None:
+                matches[i, j] = float(torch.equal(captions[i], captions[j]))
+            else:
+                slots = range(int(rec["count"][j]))
+                matches[i, j] = float(any((int(rec["digits"][j, s]), int(rec["motions"][j, s])) == partial[i] for s in slots))
+    return queries, matches
+
+
+def contrastive_loss(model, video, text, matches):
+    """Symmetric InfoNCE (CLIP) with several positives where ground truth says so."""
+    logits = model.retrieve_scale.exp().clamp(max=100.0) * text @ video.t()  # (queries, clips)
+    t2v = -(F.log_softmax(logits, dim=1) * matches / matches.sum(1, keepdim=True)).sum(1).mean()
+    v2t = -(F.log_softmax(logits, dim=0) * matches / matches.sum(0, keepdim=True)).sum(0).mean()
+    return (t2v + v2t) / 2
 
 
 def classify_targets(rec):

@@ -111,6 +111,35 @@ test('bad input gets a typed error and the model keeps answering', { timeout: 12
   assert.ok(typeof r.stillWorks === 'string' && r.stillWorks.length > 0, 'the same model still describes clips');
 });
 
+test('an AbortSignal stops a long generation within a step, and the model stays usable', { timeout: 120_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    const controller = new AbortController();
+    let steps = 0;
+    const started = performance.now();
+    let code = 'no error';
+    try {
+      await model.generate('digit 3 moves left', {
+        steps: 200, signal: controller.signal,
+        onStep: (step) => { steps = step; if (step === 2) controller.abort(); },
+      });
+    } catch (e) {
+      code = `${e.name}:${e.code}`;
+    }
+    const abortedAfterMs = performance.now() - started;
+    const early = new AbortController();
+    early.abort();
+    let earlyCode = 'no error';
+    try { await model.continue(api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 }), { signal: early.signal }); } catch (e) { earlyCode = e.code; }
+    const after = await model.generate('digit 3 moves left', { steps: 1 });
+    return { code, steps, abortedAfterMs, earlyCode, afterFrames: after.frames };
+  });
+  console.log(`aborted after ${r.steps} of 200 steps, ${r.abortedAfterMs.toFixed(0)} ms`);
+  assert.equal(r.code, 'UniVidError:ABORTED');
+  assert.ok(r.steps <= 4, `stopped at step ${r.steps} (abort was requested at step 2)`);
+  assert.equal(r.earlyCode, 'ABORTED', 'an already-aborted signal never starts the work');
+  assert.equal(r.afterFrames, 20);
+});
+
 test('a disposed model refuses calls with NOT_LOADED', async () => {
   const r = await page.evaluate(async () => {
     const clip = api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });

@@ -54,3 +54,15 @@ for (const backend of ['webgpu', 'cpu']) {
     }
   });
 }
+
+test('a second WebGPU engine in the same thread (a model loaded again after dispose) works', async () => {
+  const r = await page.evaluate(async () => {
+    const wasm = await import('/www/pkg/univid.js');
+    await wasm.default();
+    const first = await wasm.createEngine('webgpu');
+    first.dispose();
+    const second = await wasm.createEngine('webgpu');
+    return (await second.probe()).digit_probabilities.length;
+  });
+  assert.equal(r, 10);
+});

@@ -25,7 +25,7 @@ after(async () => {
   server?.close();
 });
 
-test('demo loads the shipped model on CPU, describes a sample clip and generates one', { timeout: 300_000 }, async () => {
+test('demo loads the shipped model on CPU, describes a sample clip, searches and generates one', { timeout: 300_000 }, async () => {
   const requests = [];
   const violations = [];
   page.on('request', (r) => requests.push(r.url()));
@@ -47,6 +47,17 @@ test('demo loads the shipped model on CPU, describes a sample clip and generates
   console.log(`truth:   ${truth}\nmodel:   ${caption}\nclasses: ${await page.textContent('#classes')}`);
   assert.ok(truth.startsWith('digit '), 'the sample clip comes with its ground-truth caption');
   for (const word of caption.split(' ').filter(Boolean)) assert.ok(VOCABULARY.has(word), `"${word}" is not a model word`);
+  // Search, by keyboard only: focus the query, type, press Enter; the result count is announced.
+  await page.waitForFunction(() => !document.querySelector('#search').disabled, null, { timeout: 120_000 });
+  await page.focus('#query');
+  await page.fill('#query', 'digit 3 moves up');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /best matches/.test(document.querySelector('#search-status').textContent), null, { timeout: 60_000 });
+  assert.equal(await page.getAttribute('#search-status', 'aria-live'), 'polite');
+  const results = await page.$$eval('#results li canvas', (cs) => cs.map((c) => c.getAttribute('aria-label')));
+  assert.equal(results.length, 6);
+  assert.ok(results.every((label) => /^Result \d: digit /.test(label)), results.join(' | '));
+  console.log(`search "digit 3 moves up": ${results.join(' | ')}`);
   await page.fill('#steps', '2');
   await page.click('#generate');
   await page.waitForFunction(() => document.querySelector('#generate-status').textContent === 'Done.', null, { timeout: 120_000 });

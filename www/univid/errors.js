@@ -31,8 +31,14 @@ const ENGINE_CODES = {
   'not-loaded': 'NOT_LOADED',
   'no-model': 'NOT_LOADED',
   superseded: 'ABORTED',
+  cancelled: 'ABORTED',
   backend: 'BACKEND',
 };
+
+/** The error an aborted call rejects with. */
+export function aborted() {
+  return new UniVidError('ABORTED', 'the call was aborted (its AbortSignal fired)');
+}
 
 /** Wraps whatever the engine threw (a JS Error with a kebab-case `code`) as a UniVidError. */
 function fromEngineError(e) {

@@ -39,6 +39,8 @@ export interface GenerateOptions {
   guidance?: number;
   seed?: number;
   onStep?: (step: number, steps: number) => void;
+  /** Aborts the generation between two steps; the call rejects with code ABORTED. */
+  signal?: AbortSignal;
   /** Wait for the generate weights if they are still streaming (default true). */
   wait?: boolean;
 }
@@ -77,11 +79,49 @@ export class UniVid {
   readonly frames: number;
   readonly size: number;
   readonly vocabulary: string[];
+  /** Length of the retrieval vectors. */
+  readonly embedDim: number;
+  /** This model's retrieval space (indexes from another model are refused). */
+  readonly space: string;
   readonly fullyLoaded: Promise<true>;
   classify(clip: Clip): Promise<Classification>;
   describe(clip: Clip): Promise<string>;
   ask(clip: Clip, question: string): Promise<string>;
   generate(prompt: string, options?: GenerateOptions): Promise<Clip>;
   continue(clip: Clip, options?: GenerateOptions & { framesIn?: number }): Promise<Clip>;
+  /** A unit vector for a clip or a text query; clips and texts share one space. */
+  embed(clipOrText: Clip | string): Promise<Float32Array>;
+  index(clips: Clip[], options?: { ids?: unknown[] }): Promise<EmbeddingIndex>;
+  search(query: string | Clip, items: Clip[] | EmbeddingIndex, options?: { k?: number }): Promise<SearchHit[]>;
   dispose(): void;
+}
+
+export interface SearchHit {
+  id: unknown;
+  /** Position in the index. */
+  index: number;
+  /** Cosine similarity, higher is better. */
+  score: number;
+}
+
+export interface EmbeddingIndexJSON {
+  format: 'univid-index';
+  version: 1;
+  dim: number;
+  space: string;
+  ids: unknown[];
+  vectors: number[];
+}
+
+export class EmbeddingIndex {
+  constructor(dim: number, space: string);
+  readonly dim: number;
+  readonly space: string;
+  readonly ids: unknown[];
+  readonly size: number;
+  readonly vectors: Float32Array;
+  add(id: unknown, vector: Float32Array | number[]): this;
+  search(vector: Float32Array | number[], options?: { k?: number }): SearchHit[];
+  toJSON(): EmbeddingIndexJSON;
+  static fromJSON(json: EmbeddingIndexJSON | string): EmbeddingIndex;
 }

@@ -5,13 +5,15 @@
 //   const clip = Clip.fromPixels(pixels, { frames: 20, size: 64 });
 //   await model.describe(clip);           // "digit 3 moves left while digit 7 moves up"
 //   await model.generate('digit 5 moves right', { steps: 20, seed: 1 });   // a Clip
+//   await model.search('digit 7 moves left', clips, { k: 5 });             // [{ id, index, score }]
 
 import { UniVidError } from './errors.js';
 import { LocalSession } from './session.js';
 import { WorkerSession } from './remote.js';
 import { Clip } from './clip.js';
+import { EmbeddingIndex, modelSpace } from './search.js';
 
-export { UniVidError, Clip };
+export { UniVidError, Clip, EmbeddingIndex };
 
 export class UniVid {
   #session;
@@ -34,6 +36,10 @@ export class UniVid {
     this.size = manifest.model.size;
     /** The words the model understands. */
     this.vocabulary = manifest.tokenizer.filter((w) => !w.startsWith('<'));
+    /** Length of the retrieval vectors `embed` returns. */
+    this.embedDim = manifest.model.embed_dim;
+    /** This model's retrieval space; indexes made by another model are refused. */
+    this.space = modelSpace(manifest);
   }
 
   /**
@@ -67,8 +73,8 @@ export class UniVid {
     return this.#session;
   }
 
-  async #call(method, args, onStep) {
-    return this.#live().call(method, args, onStep);
+  async #call(method, args, onStep, signal) {
+    return this.#live().call(method, args, onStep, signal);
   }
 
   #pixels(clip, frames = this.frames) {
@@ -80,18 +86,50 @@ export class UniVid {
   }
 
   /** Digits present and how each moves, with probabilities. */
-  classify(clip) {
+  async classify(clip) {
     return this.#call('classify', [this.#pixels(clip)]);
   }
 
   /** A caption in the model's grammar. */
-  describe(clip) {
+  async describe(clip) {
     return this.#call('describe', [this.#pixels(clip)]);
   }
 
   /** Answers a question in the model's vocabulary (unknown words → OUT_OF_VOCABULARY). */
-  ask(clip, question) {
+  async ask(clip, question) {
     return this.#call('ask', [this.#pixels(clip), String(question)]);
+  }
+
+  /**
+   * A unit vector (Float32Array of `embedDim`) for a Clip or a text query ("digit 7 moves left");
+   * clips and texts share one space, so their dot product scores how well they match.
+   */
+  async embed(clipOrText) {
+    if (typeof clipOrText === 'string') return this.#call('embedQuery', [clipOrText]);
+    return this.#call('embedClip', [this.#pixels(clipOrText)]);
+  }
+
+  /** Embeds clips into a searchable index that can be saved (`toJSON`) and restored. */
+  async index(clips, { ids } = {}) {
+    if (!Array.isArray(clips)) throw new UniVidError('BAD_INPUT', 'expected an array of Clips');
+    if (ids !== undefined && (!Array.isArray(ids) || ids.length !== clips.length)) {
+      throw new UniVidError('BAD_INPUT', 'ids must be an array as long as clips');
+    }
+    const index = new EmbeddingIndex(this.embedDim, this.space);
+    for (const [i, clip] of clips.entries()) index.add(ids ? ids[i] : i, await this.embed(clip));
+    return index;
+  }
+
+  /**
+   * Ranks `items` (an array of Clips, or an EmbeddingIndex) against `query` (text or a Clip).
+   * @returns {Promise<{ id: any, index: number, score: number }[]>} the best `k`, best first
+   */
+  async search(query, items, { k = 5 } = {}) {
+    const index = items instanceof EmbeddingIndex ? items : await this.index(items);
+    if (index.space !== this.space) {
+      throw new UniVidError('BAD_INPUT', `this index was made by another model (${index.space}; this one is ${this.space})`);
+    }
+    return index.search(await this.embed(query), { k });
   }
 
   async #generator(wait) {
@@ -100,19 +138,22 @@ export class UniVid {
     await this.#complete;
   }
 
-  /** Text → video. @returns {Promise<Clip>} */
-  async generate(prompt, { steps = 20, guidance = 2.0, seed = 0, onStep, wait = true } = {}) {
+  /** Text → video; `signal` aborts it between two steps (rejects with ABORTED). @returns {Promise<Clip>} */
+  async generate(prompt, { steps = 20, guidance = 2.0, seed = 0, onStep, signal, wait = true } = {}) {
     checkOptions(steps, seed);
+    if (typeof guidance !== 'number' || !(guidance >= 0 && guidance <= 20)) {
+      throw new UniVidError('BAD_INPUT', `guidance must be a number in 0..=20, got ${guidance}`);
+    }
     await this.#generator(wait);
-    const pixels = await this.#call('generate', [String(prompt), steps, guidance, seed], onStep);
+    const pixels = await this.#call('generate', [String(prompt), steps, guidance, seed], onStep, signal);
     return new Clip(pixels, this.frames, this.size);
   }
 
   /** Keeps the first `framesIn` frames of `clip` and generates the rest. @returns {Promise<Clip>} */
-  async continue(clip, { framesIn = this.frames / 2, steps = 20, seed = 0, onStep, wait = true } = {}) {
+  async continue(clip, { framesIn = this.frames / 2, steps = 20, seed = 0, onStep, signal, wait = true } = {}) {
     checkOptions(steps, seed);
     await this.#generator(wait);
-    const pixels = await this.#call('continueClip', [this.#pixels(clip), framesIn, steps, seed], onStep);
+    const pixels = await this.#call('continueClip', [this.#pixels(clip), framesIn, steps, seed], onStep, signal);
     return new Clip(pixels, this.frames, this.size);
   }
 

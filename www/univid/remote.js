@@ -1,6 +1,6 @@
 // The page's side of the worker protocol (see worker.js): the same methods as LocalSession.
 
-import { UniVidError } from './errors.js';
+import { UniVidError, aborted } from './errors.js';
 
 function revive({ code, detail, message }) {
   return new UniVidError(code ?? 'INTERNAL', message, { detail });
@@ -59,9 +59,10 @@ export class WorkerSession {
     }
   }
 
-  call(method, args, onStep) {
+  call(method, args, onStep, signal) {
+    if (signal?.aborted) return Promise.reject(aborted());
     const on = (kind, body) => { if (kind === 'step') onStep?.(body.step, body.total); };
-    return this.#request('call', { method, args, steps: Boolean(onStep) }, on);
+    return this.#request('call', { method, args, steps: Boolean(onStep) }, on, signal);
   }
 
   canGenerate() {

@@ -2,7 +2,7 @@
 // (in-thread mode) or through `WorkerSession` (the default), with the same four methods.
 
 import init, { createEngine } from '../pkg/univid.js';
-import { UniVidError, engineCall } from './errors.js';
+import { UniVidError, aborted, engineCall } from './errors.js';
 import { streamModel } from './load.js';
 
 let wasmReady = null;
@@ -27,8 +27,10 @@ async function chooseBackend(requested) {
   return { backend: 'webgpu', reason: `hardware WebGPU adapter (${name})` };
 }
 
-// Engine methods a caller may run (an `onStep` callback, where given, follows their arguments).
-export const METHODS = new Set(['classify', 'describe', 'ask', 'generate', 'continueClip']);
+// Engine methods a caller may run; the stepped ones take a step callback after their arguments
+// (it reports progress, and returning false stops the generation: how `signal` aborts it).
+export const METHODS = new Set(['classify', 'describe', 'ask', 'generate', 'continueClip', 'embedClip', 'embedQuery']);
+const STEPPED = new Set(['generate', 'continueClip']);
 
 export class LocalSession {
   #engine;
@@ -49,9 +51,14 @@ export class LocalSession {
     return { session: new LocalSession(engine), manifest, backend: choice.backend, reason: choice.reason, complete };
   }
 
-  async call(method, args, onStep) {
+  async call(method, args, onStep, signal) {
     if (!METHODS.has(method)) throw new UniVidError('BAD_INPUT', `no such method '${method}'`);
-    return engineCall(() => this.#engine[method](...args, ...(onStep ? [onStep] : [])));
+    if (signal?.aborted) throw aborted();
+    const step = (done, total) => {
+      try { onStep?.(done, total); } catch { /* a throwing callback does not stop the work */ }
+      return !signal?.aborted;
+    };
+    return engineCall(() => this.#engine[method](...args, ...(STEPPED.has(method) ? [step] : [])));
   }
 
   canGenerate() {

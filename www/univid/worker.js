@@ -37,7 +37,15 @@ async function call(id, { method, args, steps }) {
   if (!session) throw Object.assign(new Error('no model is loaded (or it was disposed)'), { code: 'NOT_LOADED' });
   if (method === 'canGenerate') return session.canGenerate();
   const onStep = steps ? (step, total) => postMessage({ kind: 'step', id, content: { step, total } }) : undefined;
-  return session.call(method, args, onStep);
+  // The engine yields to this worker's event loop after every step, so an abort message for this
+  // id arrives mid-generation and the next step check stops it.
+  const controller = new AbortController();
+  aborts.set(id, controller);
+  try {
+    return await session.call(method, args, onStep, controller.signal);
+  } finally {
+    aborts.delete(id);
+  }
 }
 
 self.onmessage = async ({ data: { kind, id, content } }) => {

@@ -89,6 +89,9 @@ enum Command {
         /// Clips for continuation and text→video (each costs `steps` forward passes).
         #[arg(long, default_value_t = 200)]
         n_generate: u64,
+        /// Clips in the retrieval gallery (each embedded once; queries are the distinct captions).
+        #[arg(long, default_value_t = 1000)]
+        n_retrieve: u64,
         #[arg(long, default_value_t = 10)]
         steps: usize,
         #[arg(long, default_value_t = 0)]
@@ -97,6 +100,32 @@ enum Command {
         classifier: PathBuf,
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Rank clips (GIFs or folders of PNG frames) by how well they match a text query, e.g.
+    /// `univid search --query "digit 7 moves left" clips/*.gif`.
+    Search {
+        #[arg(long, default_value = "models/univid-small-int8")]
+        model: PathBuf,
+        #[arg(long)]
+        query: String,
+        /// How many to print, best first.
+        #[arg(long, default_value_t = 5)]
+        k: usize,
+        #[arg(required = true)]
+        clips: Vec<PathBuf>,
+    },
+    /// Time every pipeline on one backend (median of --runs after one warm-up call), as JSON.
+    Bench {
+        #[arg(long, default_value = "models/univid-small-int8")]
+        model: PathBuf,
+        /// `flex` or `wgpu` (Vulkan; lavapipe without a GPU).
+        #[arg(long, default_value = "flex")]
+        backend: String,
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Euler steps for generate / continue.
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
     },
     /// Pack weights into the shipped format: group-ordered safetensors shards (f32, f16, int8
     /// per-channel or int4 block-32) and a manifest with sizes and sha256 per shard.
@@ -159,12 +188,33 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Info { config, model } => info(&config, model.as_deref())?,
         Command::Probe { backend } => {
-            let device = match backend.as_str() {
-                "flex" => Device::flex(),
-                "wgpu" => Device::wgpu_options().init()?,
-                other => return Err(format!("unknown backend '{other}' (flex, wgpu)").into()),
-            };
-            println!("{}", serde_json::to_string(&pollster::block_on(run_probe(&device))?)?);
+            println!("{}", serde_json::to_string(&pollster::block_on(run_probe(&device(&backend)?))?)?);
+        }
+        Command::Search { model, query, k, clips } => {
+            let (config, univid, _) = load_model_dir(&model)?;
+            let q = pollster::block_on(univid.embed_query(&query))?;
+            let mut scored = Vec::new();
+            for path in &clips {
+                let clip = Clip::read(path, 10_000)?.resized(config.frames, config.size, config.size)?;
+                let v = pollster::block_on(univid.embed_clip(&clip))?;
+                scored.push((q.iter().zip(&v).map(|(a, b)| a * b).sum::<f32>(), path));
+            }
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+            for (score, path) in scored.iter().take(k) {
+                println!("{score:.3}  {}", path.display());
+            }
+        }
+        Command::Bench { model, backend, runs, steps } => {
+            let (config, weights, _) = read_weights(&model)?;
+            let loaded_at = std::time::Instant::now();
+            let univid = UniVid::load(config, &weights, &device(&backend)?)?;
+            let load_ms = loaded_at.elapsed().as_secs_f64() * 1e3;
+            let world = World::new(WorldConfig::standard(), Digits::locate()?)?;
+            let clock = std::time::Instant::now();
+            let now = || clock.elapsed().as_secs_f64() * 1e3;
+            let latency = pollster::block_on(univid::bench::latency(&univid, &world, runs.max(1), steps, &now))?;
+            let report = serde_json::json!({ "backend": backend, "model": model, "upload_ms": load_ms, "latency": latency });
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Judge { clip, caption, classifier } => {
             let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;
@@ -185,7 +235,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 std::fs::write(out, text)?;
             }
         }
-        Command::Eval { model, n, n_generate, steps, seed, classifier, out } => {
+        Command::Eval { model, n, n_generate, n_retrieve, steps, seed, classifier, out } => {
             let (_, univid, meta) = load_model_dir(&model)?;
             let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;
             let digits = Digits::locate()?;
@@ -195,10 +245,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let steps_trained = meta.get("step").or_else(|| meta["training"].get("step")).cloned();
             let report = serde_json::json!({
                 "model": model, "trained_steps": steps_trained, "split": "test", "seed": seed,
-                "command": format!("univid eval --model {} --n {n} --n-generate {n_generate} --steps {steps} --seed {seed}", model.display()),
+                "command": format!("univid eval --model {} --n {n} --n-generate {n_generate} --n-retrieve {n_retrieve} --steps {steps} --seed {seed}", model.display()),
                 "understanding": pollster::block_on(univid::eval::understanding(&univid, &standard, n, seed))?,
                 "continuation_10_to_10": pollster::block_on(univid::eval::continuation(&univid, &benchmark, n_generate, seed, steps))?,
                 "text_to_video": pollster::block_on(univid::eval::text_to_video(&univid, &judge, &standard, n_generate, seed, steps))?,
+                "retrieval": pollster::block_on(univid::eval::retrieval(&univid, &standard, n_retrieve, seed))?,
             });
             let text = serde_json::to_string_pretty(&report)?;
             println!("{text}");
@@ -321,6 +372,14 @@ fn read_weights(path: &std::path::Path) -> Result<Loaded, Box<dyn std::error::Er
     let config: ModelConfig = serde_json::from_value(meta["model"].clone())?;
     let weights = Weights::from_safetensors(&std::fs::read(file)?, &config)?;
     Ok((config, weights, meta))
+}
+
+fn device(backend: &str) -> Result<Device, Box<dyn std::error::Error>> {
+    match backend {
+        "flex" => Ok(Device::flex()),
+        "wgpu" => Ok(Device::wgpu_options().init()?),
+        other => Err(format!("unknown backend '{other}' (flex, wgpu)").into()),
+    }
 }
 
 fn load_model_dir(dir: &std::path::Path) -> Result<(ModelConfig, UniVid, serde_json::Value), Box<dyn std::error::Error>> {

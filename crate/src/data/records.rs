@@ -1,10 +1,12 @@
 //! The binary stream the trainer reads (`univid data --stream`): one self-describing header, then
 //! fixed-size records, so the world is defined once (here) and the trainer never re-implements it.
 //!
-//! Header: `UVREC001`, u32 little-endian JSON length, JSON [`RecordLayout`].
+//! Header: `UVREC002`, u32 little-endian JSON length, JSON [`RecordLayout`].
 //! Record (little-endian): pixels `frames*size*size` u8 · digit count u8 · digits\[3] · motions\[3]
 //! · start places\[3] · end places\[3] (u8, 255 = no digit) · question kind u8 · answer offset u8
-//! · caption tokens\[32] u16 · question+answer tokens\[32] u16 (both `<bos> … <eos>`, `<pad>` after).
+//! · caption tokens\[32] u16 · question+answer tokens\[32] u16 (both `<bos> … <eos>`, `<pad>` after)
+//! · digit top-left corners `[frames][3][x, y]` u8 (rounded pixels; 255 = no digit), which lets
+//! the trainer supervise where each digit is, frame by frame.
 
 use super::clip::Clip;
 use super::error::Result;
@@ -14,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 
-pub const MAGIC: &[u8; 8] = b"UVREC001";
+pub const MAGIC: &[u8; 8] = b"UVREC002";
 const SLOTS: usize = 3;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -30,7 +32,7 @@ pub struct RecordLayout {
 
 impl RecordLayout {
     pub fn new(frames: usize, size: usize) -> Self {
-        let record_bytes = frames * size * size + 1 + 4 * SLOTS + 2 + 2 * 2 * MAX_TEXT_TOKENS;
+        let record_bytes = frames * size * size + 1 + 4 * SLOTS + 2 + 2 * 2 * MAX_TEXT_TOKENS + frames * SLOTS * 2;
         Self {
             frames,
             size,
@@ -89,7 +91,21 @@ pub fn write_record(out: &mut impl Write, clip: &Clip, truth: &Truth) -> Result<
     for id in padded(&caption_ids).into_iter().chain(padded(&qa_ids)) {
         out.write_all(&id.to_le_bytes())?;
     }
+    out.write_all(&corners(clip.frames, truth))?;
     Ok(())
+}
+
+/// `[frame][slot][x, y]` top-left corners, rounded and clamped to u8; 255 where a slot is empty.
+fn corners(frames: usize, truth: &Truth) -> Vec<u8> {
+    let mut out = vec![255; frames * SLOTS * 2];
+    for (slot, digit) in truth.digits.iter().enumerate().take(SLOTS) {
+        for (frame, &(x, y)) in digit.trajectory.iter().enumerate().take(frames) {
+            let at = (frame * SLOTS + slot) * 2;
+            out[at] = x.round().clamp(0.0, 254.0) as u8;
+            out[at + 1] = y.round().clamp(0.0, 254.0) as u8;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -15,9 +15,11 @@ pub enum Task {
     Ask = 3,
     Generate = 4,
     Continue = 5,
+    /// A text segment embedded for retrieval (it sees only itself).
+    Retrieve = 6,
 }
 
-pub const TASKS: usize = 6;
+pub const TASKS: usize = 7;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Modality {
@@ -52,6 +54,8 @@ pub struct ModelConfig {
     /// written before the stem existed load as 0).
     #[serde(default)]
     pub stem_channels: usize,
+    /// Width of the retrieval space clips and texts are embedded into.
+    pub embed_dim: usize,
 }
 
 impl ModelConfig {
@@ -71,6 +75,7 @@ impl ModelConfig {
             text_len: 32,
             time_dim: 64,
             stem_channels: 32,
+            embed_dim: 128,
         }
     }
 
@@ -114,6 +119,7 @@ impl ModelConfig {
             && self.layers > 0
             && self.text_len > 1
             && self.channels > 0
+            && self.embed_dim > 0
             // The stem halves the resolution three times and covers a tubelet with whole cells.
             && (self.stem_channels == 0 || (self.tubelet_hw % 8 == 0 && self.stem_channels % 2 == 0));
         if ok {
@@ -186,6 +192,11 @@ impl ModelConfig {
             ("motion_head.bias".into(), vec![80]),
             ("video_out.weight".into(), vec![self.patch_dim(), d]),
             ("video_out.bias".into(), vec![self.patch_dim()]),
+            ("retrieve_video.weight".into(), vec![self.embed_dim, d]),
+            ("retrieve_video.bias".into(), vec![self.embed_dim]),
+            ("retrieve_text.weight".into(), vec![self.embed_dim, d]),
+            ("retrieve_text.bias".into(), vec![self.embed_dim]),
+            ("retrieve_scale".into(), vec![1]),
         ]);
         shapes
     }

@@ -22,6 +22,8 @@ pub enum ModelError {
     Data(#[from] crate::data::DataError),
     #[error("backend: {0}")]
     Backend(String),
+    #[error("cancelled after step {step} of {steps}")]
+    Cancelled { step: usize, steps: usize },
 }
 
 pub type Result<T> = std::result::Result<T, ModelError>;

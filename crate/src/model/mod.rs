@@ -8,7 +8,7 @@
 //!   a linear embedding alone did not learn their shapes), plus factorised learned positions
 //!   (time + row + column) and an embedding of the token's flow time t (0 for clean video).
 //! - **Text → tokens.** A closed word vocabulary (`data::Tokenizer`); each text segment starts with
-//!   a task token (classify, describe, ask, generate, continue) that also acts as `<bos>`.
+//!   a task token (classify, describe, ask, generate, continue, retrieve) that also acts as `<bos>`.
 //! - **One trunk, joint attention** (Transfusion): `[video | task + text]` for understanding,
 //!   `[task + prompt | video]` for generation. Text is causal within its segment, video is
 //!   bidirectional; `sequence.rs` states the mask property and tests it.
@@ -19,6 +19,14 @@
 //!   predicts the rectified-flow velocity ε − x₀, sampled with Euler steps and classifier-free
 //!   guidance (the trainer drops the prompt 10 % of the time).
 //! - **Continuation** is the same flow with the first frames given clean (t = 0) in the sequence.
+//! - **Retrieval.** A clip's vector is the mean of its encoded video tokens (`[video]` alone, the
+//!   same encoding every understanding task reads), projected and normalised; a text's vector is
+//!   the mean of a `[retrieve + text]` segment that sees only itself, projected and normalised. A
+//!   CLIP-style loss (with several positives where the ground truth says so, e.g. partial queries)
+//!   puts both in one space, so a dot product ranks clips for a query and captions for a clip.
+//! - **Training-only signal.** The trainer also asks each final video token which digits are
+//!   centred in its tubelet and how they move (a head it never exports): dense supervision that
+//!   teaches the trunk to find and follow digits, which clip-level labels alone taught too slowly.
 //!
 //! The PyTorch twin used for training (`scripts/trainer/model.py`) has the same tensor names and
 //! layouts; `tests/parity` checks both agree.
@@ -39,7 +47,7 @@ mod weights;
 
 pub use config::{gate_row, Modality, ModelConfig, Task, TASKS};
 pub use error::{ModelError, Result};
-pub use pipelines::{Classification, DecodeOptions, DigitGuess, GenerateOptions, MAX_STEPS};
+pub use pipelines::{no_progress, Classification, DecodeOptions, DigitGuess, GenerateOptions, OnStep, MAX_STEPS};
 pub use probe::{probe_clip, probe_difference, run_probe, Probe, PROBE_SEED};
 pub use sequence::Layout;
 pub use univid::UniVid;

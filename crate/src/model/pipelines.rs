@@ -13,6 +13,19 @@ use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::Tensor;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+
+/// Called after every Euler step with (step, steps): `Continue` goes on, `Break` stops the call,
+/// which then fails with [`ModelError::Cancelled`] (how a browser aborts a generation promptly).
+pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize) -> ControlFlow<()>;
+
+/// An [`OnStep`] that never stops and reports nothing.
+pub fn no_progress(_step: usize, _steps: usize) -> ControlFlow<()> {
+    ControlFlow::Continue(())
+}
+
+/// Classifier-free guidance above this only saturates pixels.
+pub const MAX_GUIDANCE: f32 = 20.0;
 
 /// At most this many Euler steps: more buys nothing measurable and only burns the visitor's CPU.
 pub const MAX_STEPS: usize = 200;
@@ -118,6 +131,32 @@ impl UniVid {
         self.decode(clip, Task::Ask, &question_ids, options).await
     }
 
+    /// The clip's retrieval vector (unit length, `embed_dim` values): the mean of its encoded
+    /// video tokens, projected. Comparable by dot product with [`embed_query`](Self::embed_query).
+    pub async fn embed_clip(&self, clip: &Clip) -> Result<Vec<f32>> {
+        self.check_clip(clip, self.config.frames)?;
+        let n = self.config.video_tokens();
+        let video = self.embed_video(&patchify(clip, &self.config), &vec![0.0; n]);
+        let (h, _) = self.trunk(video, &sequence::video_only(n), None);
+        read(self.video_embedding(h)).await
+    }
+
+    /// A query's retrieval vector: a caption ("digit 3 moves up while digit 7 moves left") or a part
+    /// of one ("digit 7 moves left"); words outside the vocabulary are an error.
+    pub async fn embed_query(&self, query: &str) -> Result<Vec<f32>> {
+        let mut words = Tokenizer.encode(query)?;
+        if words.is_empty() {
+            return Err(ModelError::Input("the query is empty".into()));
+        }
+        words.push(EOS_TOKEN);
+        if words.len() + 1 > self.config.text_len {
+            return Err(ModelError::Input(format!("the query is longer than {} words", self.config.text_len - 2)));
+        }
+        let x = self.embed_text(Some(Task::Retrieve), &words, 0);
+        let (h, _) = self.trunk(x, &sequence::retrieve_text(words.len()), None);
+        read(self.text_embedding(h)).await
+    }
+
     /// Autoregressive decoding after `prefix` (a question, or nothing), until `<eos>`.
     async fn decode(&self, clip: &Clip, task: Task, prefix: &[u16], options: DecodeOptions) -> Result<String> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed);
@@ -145,8 +184,11 @@ impl UniVid {
     }
 
     /// Text → video by rectified flow: Euler steps from noise (t = 1) to data (t = 0).
-    pub async fn generate(&self, prompt: &str, options: GenerateOptions, on_step: &mut dyn FnMut(usize, usize)) -> Result<Clip> {
+    pub async fn generate(&self, prompt: &str, options: GenerateOptions, on_step: OnStep<'_>) -> Result<Clip> {
         check_steps(options.steps)?;
+        if !(0.0..=MAX_GUIDANCE).contains(&options.guidance) {
+            return Err(ModelError::Input(format!("guidance must be in 0..={MAX_GUIDANCE}, got {}", options.guidance)));
+        }
         self.check_can_generate()?;
         let words = Tokenizer.encode(prompt)?;
         parse_caption(&prompt.to_lowercase())?;
@@ -162,7 +204,7 @@ impl UniVid {
                 }
             }
             euler(&mut x, &v, t_next - t);
-            on_step(step + 1, options.steps);
+            report(on_step, step, options.steps).await?;
         }
         Ok(unpatchify(&x, &self.config))
     }
@@ -183,7 +225,7 @@ impl UniVid {
     }
 
     /// Keeps the first `frames_in` frames and generates the rest of the model's clip length.
-    pub async fn continue_clip(&self, clip: &Clip, frames_in: usize, options: GenerateOptions, on_step: &mut dyn FnMut(usize, usize)) -> Result<Clip> {
+    pub async fn continue_clip(&self, clip: &Clip, frames_in: usize, options: GenerateOptions, on_step: OnStep<'_>) -> Result<Clip> {
         check_steps(options.steps)?;
         self.check_can_generate()?;
         let c = &self.config;
@@ -208,11 +250,39 @@ impl UniVid {
             let (h, _) = self.trunk(input, &layout, None);
             let v = read(self.velocity(h.narrow(1, 1, n))?).await?;
             euler(&mut x[clean_tokens * p..], &v[clean_tokens * p..], t_next - t);
-            on_step(step + 1, options.steps);
+            report(on_step, step, options.steps).await?;
         }
         Ok(unpatchify(&x, c))
     }
 }
+
+/// After every Euler step: let the host's event loop run (in a browser worker this is what lets an
+/// abort message arrive mid-generation), then ask the callback whether to go on.
+async fn report(on_step: OnStep<'_>, step: usize, steps: usize) -> Result<()> {
+    let_the_event_loop_run().await;
+    match on_step(step + 1, steps) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(ModelError::Cancelled { step: step + 1, steps }),
+    }
+}
+
+/// A macrotask turn (`setTimeout(0)`): microtasks alone would not deliver worker messages.
+#[cfg(target_arch = "wasm32")]
+async fn let_the_event_loop_run() {
+    use wasm_bindgen::{JsCast, JsValue};
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        match set_timeout {
+            Some(f) => drop(f.call2(&global, &resolve, &JsValue::from(0))),
+            None => drop(resolve.call0(&JsValue::NULL)),
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+async fn let_the_event_loop_run() {}
 
 fn check_steps(steps: usize) -> Result<()> {
     if steps == 0 || steps > MAX_STEPS {

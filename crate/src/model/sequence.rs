@@ -89,6 +89,20 @@ pub fn understand(video: usize, task: Task, text: usize) -> Layout {
     layout
 }
 
+/// `[video]` alone: the clip's encoding, as every understanding task sees it.
+pub fn video_only(video: usize) -> Layout {
+    let mut layout = Layout::default();
+    layout.push(video, Task::Understand, Modality::Video, &[0]);
+    layout
+}
+
+/// `[retrieve + text]`: a query encoded without any clip.
+pub fn retrieve_text(text: usize) -> Layout {
+    let mut layout = Layout::default();
+    layout.push(1 + text, Task::Retrieve, Modality::Text, &[0]);
+    layout
+}
+
 /// `[generate + prompt | video]`.
 pub fn generate(prompt: usize, video: usize) -> Layout {
     let mut layout = Layout::default();

@@ -32,6 +32,10 @@ pub struct UniVid {
     norm: LayerNorm,
     digit_head: Linear,
     motion_head: Linear,
+    retrieve_video: Linear,
+    retrieve_text: Linear,
+    /// Log inverse temperature of retrieval scores, `[1]`.
+    retrieve_scale: Tensor<1>,
     /// `None` until the `generate` weight group is attached (progressive loading).
     video_out: Option<Linear>,
 }
@@ -78,6 +82,9 @@ impl UniVid {
             norm: LayerNorm::load(weights, "norm", device)?,
             digit_head: Linear::load(weights, "digit_head", device)?,
             motion_head: Linear::load(weights, "motion_head", device)?,
+            retrieve_video: Linear::load(weights, "retrieve_video", device)?,
+            retrieve_text: Linear::load(weights, "retrieve_text", device)?,
+            retrieve_scale: weights.tensor1("retrieve_scale", device)?,
             video_out: None,
             device: device.clone(),
             config,
@@ -145,6 +152,21 @@ impl UniVid {
         (self.digit_head.forward(h.clone()), self.motion_head.forward(h))
     }
 
+    /// Final video states `[1, N, D]` → retrieval vector `[1, E]` (mean-pooled, projected, unit).
+    pub fn video_embedding(&self, h: Tensor<3>) -> Tensor<2> {
+        unit(self.retrieve_video.forward(h.mean_dim(1).squeeze_dim::<2>(1)))
+    }
+
+    /// Final states of a `[retrieve + text]` segment `[1, n, D]` → retrieval vector `[1, E]`.
+    pub fn text_embedding(&self, h: Tensor<3>) -> Tensor<2> {
+        unit(self.retrieve_text.forward(h.mean_dim(1).squeeze_dim::<2>(1)))
+    }
+
+    /// The learned inverse temperature that turns cosine similarities into retrieval logits.
+    pub fn retrieve_scale(&self) -> Tensor<1> {
+        self.retrieve_scale.clone().exp().clamp_max(100.0)
+    }
+
     pub fn attach_generate(&mut self, weights: &Weights) -> Result<()> {
         self.video_out = Some(Linear::load(weights, "video_out", &self.device)?);
         Ok(())
@@ -164,4 +186,10 @@ impl UniVid {
     pub fn gate_weights(&self) -> Vec<Vec<Vec<f32>>> {
         self.blocks.iter().map(|b| b.ffn.gate_weights()).collect()
     }
+}
+
+/// Rows scaled to unit L2 norm.
+fn unit(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+    x / norm
 }

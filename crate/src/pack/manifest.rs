@@ -20,7 +20,7 @@ pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
 pub enum Group {
     /// Embeddings, stem, the shared trunk, the tied language head.
     Core,
-    /// Digit and motion heads.
+    /// Digit and motion heads, the retrieval projections.
     Understand,
     /// The flow-matching video head.
     Generate,
@@ -30,7 +30,7 @@ impl Group {
     pub const ALL: [Group; 3] = [Group::Core, Group::Understand, Group::Generate];
 
     pub fn of(tensor: &str) -> Self {
-        if tensor.starts_with("digit_head.") || tensor.starts_with("motion_head.") {
+        if ["digit_head.", "motion_head.", "retrieve_"].iter().any(|p| tensor.starts_with(p)) {
             Group::Understand
         } else if tensor.starts_with("video_out.") {
             Group::Generate

@@ -1,0 +1,108 @@
+// Browser half of scripts/bench: in headless Chromium (CPU = wasm flex, WebGPU = SwiftShader),
+// cold and warm loads of a pack, then the latency of every task through the public JS API on the
+// same clip the native bench uses (test split, seed 0, clip 0). Prints one JSON report.
+//   node scripts/bench.mjs [--pack models/univid-small-int8] [--runs 10] [--gpu-runs 3] [--steps 4] [--backends cpu,webgpu]
+import { blankPage } from '../tests/browser/browser.mjs';
+
+const arg = (name, fallback) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? process.argv[at + 1] : fallback;
+};
+const pack = arg('pack', 'models/univid-small-int8');
+const runs = Number(arg('runs', 10));
+// SwiftShader's software WebGPU runs ~20x slower than the wasm CPU path: fewer timed runs there.
+const gpuRuns = Number(arg('gpu-runs', 3));
+const steps = Number(arg('steps', 4));
+const backends = arg('backends', 'cpu,webgpu').split(',');
+
+const report = { pack, runs, steps, userAgent: null, backends: {} };
+for (const backend of backends) {
+  // A fresh browser profile per backend: the first load is truly cold (empty Cache API).
+  const { page, context, base, close } = await blankPage();
+  try {
+    report.userAgent ??= await page.evaluate(() => navigator.userAgent);
+    const measured = await page.evaluate(measure, { pack, runs: backend === 'webgpu' ? gpuRuns : runs, steps, backend });
+    // Warm: a second page of the same browser profile, whose Cache API now holds every shard.
+    const second = await context.newPage();
+    await second.goto(`${base}/tests/browser/blank.html`);
+    measured.load.warm = await second.evaluate(loadOnly, { pack, backend });
+    report.backends[backend] = measured;
+  } catch (e) {
+    report.backends[backend] = { error: String(e.message ?? e) };
+  } finally {
+    await close();
+  }
+}
+console.log(JSON.stringify(report, null, 2));
+
+async function loadOnly({ pack, backend }) {
+  const { UniVid } = await import('/www/univid/index.js');
+  const shards = { fetched: 0, fromCache: 0, totalBytes: 0 };
+  const started = performance.now();
+  const model = await UniVid.load(`/${pack}`, {
+    backend, worker: false,
+    onProgress: (e) => {
+      if (e.type === 'manifest') shards.totalBytes = e.totalBytes;
+      if (e.type === 'shard-done') shards[e.fromCache ? 'fromCache' : 'fetched'] += 1;
+    },
+  });
+  const understandReadyMs = performance.now() - started;
+  await model.fullyLoaded;
+  return { understandReadyMs, fullyLoadedMs: performance.now() - started, shards };
+}
+
+async function measure({ pack, runs, steps, backend }) {
+  const { UniVid, Clip } = await import('/www/univid/index.js');
+  const { default: init, sampleClip } = await import('/www/pkg/univid.js');
+  const wasm = await init();
+  const load = async (cache) => {
+    const shards = { fetched: 0, fromCache: 0, totalBytes: 0 };
+    const started = performance.now();
+    // In-thread (worker: false) so the page can read the wasm heap.
+    const model = await UniVid.load(`/${pack}`, {
+      backend, worker: false, cache,
+      onProgress: (e) => {
+        if (e.type === 'manifest') shards.totalBytes = e.totalBytes;
+        if (e.type === 'shard-done') shards[e.fromCache ? 'fromCache' : 'fetched'] += 1;
+      },
+    });
+    const understandReadyMs = performance.now() - started;
+    await model.fullyLoaded;
+    return { model, understandReadyMs, fullyLoadedMs: performance.now() - started, shards };
+  };
+  const cold = await load(true); // a fresh profile: every shard from the network, then cached
+  const model = cold.model;
+  const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
+  const sample = sampleClip(digits, 'test', 0, 0);
+  const clip = Clip.fromPixels(sample.pixels, { frames: sample.frames, size: sample.size });
+  const heapBefore = wasm.memory.buffer.byteLength;
+  const latency = {};
+  const time = async (name, call) => {
+    const samples = [];
+    for (let i = 0; i <= runs; i += 1) {
+      const t0 = performance.now();
+      await call();
+      if (i > 0) samples.push(performance.now() - t0); // the first call warms up (shaders, caches)
+    }
+    samples.sort((a, b) => a - b);
+    latency[name] = { median_ms: samples[samples.length >> 1], min_ms: samples[0], max_ms: samples.at(-1), runs: samples.length };
+  };
+  await time('classify', () => model.classify(clip));
+  await time('describe', () => model.describe(clip));
+  await time('ask', () => model.ask(clip, 'which digits are there ?'));
+  await time('embed_clip', () => model.embed(clip));
+  await time('embed_text', () => model.embed(sample.caption));
+  await time('generate', () => model.generate(sample.caption, { steps, guidance: 2.0, seed: 0 }));
+  await time('continue', () => model.continue(clip, { framesIn: 10, steps, seed: 0 })); // keeps frames 0-9
+  for (const task of ['generate', 'continue']) latency[task].per_step_ms = latency[task].median_ms / steps;
+  const strip = ({ model: _, ...rest }) => rest;
+  return {
+    backend: model.backend, backendReason: model.backendReason,
+    load: { cold: strip(cold) },
+    latency,
+    memory: {
+      wasmHeapAfterLoadBytes: heapBefore, peakWasmHeapBytes: wasm.memory.buffer.byteLength,
+      jsHeapBytes: performance.memory?.usedJSHeapSize ?? null,
+    },
+  };
+}

@@ -1,0 +1,76 @@
+// The peer side by side: our classify (the same weights packed f32 and int8) against ONNX Runtime
+// Web running the exported graph (scripts/peer/export_onnx.py) on its wasm and WebGPU execution
+// providers, in one headless Chromium page, on the same clip. Outputs must agree before any
+// latency is compared. Prints one JSON report (with a Markdown table under `markdown`).
+//   node scripts/peer/peer.mjs --onnx out/peer/classify.onnx --f32 out/peer/univid-small-f32 [--runs 10]
+import { blankPage } from '../../tests/browser/browser.mjs';
+
+const arg = (name, fallback) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? process.argv[at + 1] : fallback;
+};
+const onnx = arg('onnx', 'out/peer/classify.onnx');
+const f32 = arg('f32', 'out/peer/univid-small-f32');
+const int8 = arg('int8', 'models/univid-small-int8');
+const runs = Number(arg('runs', 10));
+const ORT = '/out/peer/node_modules/onnxruntime-web/dist/';
+
+const { page, close } = await blankPage();
+let report;
+try {
+  report = await page.evaluate(async ({ onnx, f32, int8, runs, ORT }) => {
+    const { UniVid, Clip } = await import('/www/univid/index.js');
+    const { default: init, sampleClip } = await import('/www/pkg/univid.js');
+    await init();
+    const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
+    const sample = sampleClip(digits, 'test', 0, 0);
+    const clip = Clip.fromPixels(sample.pixels, { frames: sample.frames, size: sample.size });
+    const median = async (call) => {
+      const samples = [];
+      let out;
+      for (let i = 0; i <= runs; i += 1) {
+        const t0 = performance.now();
+        out = await call();
+        if (i > 0) samples.push(performance.now() - t0);
+      }
+      samples.sort((a, b) => a - b);
+      return { ms: samples[samples.length >> 1], out };
+    };
+    const rows = {};
+    for (const [name, pack, backend] of [['UniVid f32, wasm CPU', f32, 'cpu'], ['UniVid int8, wasm CPU', int8, 'cpu'], ['UniVid f32, WebGPU', f32, 'webgpu']]) {
+      const model = await UniVid.load(`/${pack}`, { backend, worker: false, cache: false });
+      const { ms, out } = await median(() => model.classify(clip));
+      rows[name] = { ms, probabilities: out.digit_probabilities };
+      model.dispose();
+    }
+    const ort = await import(`${ORT}ort.all.min.mjs`);
+    ort.env.wasm.wasmPaths = ORT;
+    ort.env.wasm.numThreads = 1; // our engine runs on one thread too
+    const input = new ort.Tensor('float32', Float32Array.from(sample.pixels), [1, sample.frames, sample.size, sample.size]);
+    const bytes = new Uint8Array(await (await fetch(`/${onnx}`)).arrayBuffer());
+    for (const [name, ep] of [['ONNX Runtime Web, wasm', 'wasm'], ['ONNX Runtime Web, WebGPU', 'webgpu']]) {
+      try {
+        const session = await ort.InferenceSession.create(bytes, { executionProviders: [ep] });
+        const { ms, out } = await median(() => session.run({ pixels: input }));
+        const logits = Array.from(out.digit_logits.data);
+        rows[name] = { ms, probabilities: logits.map((x) => 1 / (1 + Math.exp(-x))) };
+        await session.release();
+      } catch (e) {
+        rows[name] = { error: String(e.message ?? e) };
+      }
+    }
+    return { rows, clip: 'test split, seed 0, clip 0', caption: sample.caption };
+  }, { onnx, f32, int8, runs, ORT });
+} finally {
+  await close();
+}
+const reference = report.rows['UniVid f32, wasm CPU'].probabilities;
+const diff = (p) => (p ? Math.max(...p.map((x, i) => Math.abs(x - reference[i]))) : null);
+let md = `Classify, ${report.clip} (${report.caption}); median of ${runs} runs after one warm-up; one thread each.\n\n`
+  + '| runtime | classify ms | max abs diff of digit probabilities vs UniVid f32 CPU |\n|---|---:|---:|\n';
+for (const [name, row] of Object.entries(report.rows)) {
+  row.maxAbsDiff = diff(row.probabilities);
+  md += row.error ? `| ${name} | failed: ${row.error} | |\n` : `| ${name} | ${row.ms.toFixed(1)} | ${row.maxAbsDiff.toExponential(1)} |\n`;
+}
+report.markdown = md;
+console.log(JSON.stringify(report, null, 2));
