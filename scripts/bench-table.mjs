@@ -35,7 +35,8 @@ const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
 let md = `# Benchmarks\n\nWritten by \`scripts/bench\` on ${report.date.slice(0, 10)}, commit ${report.commit}; `
   + `${report.machine.cores} × ${report.machine.cpu}, ${report.machine.memoryGiB} GiB, no GPU.\n`
   + `Model: \`${report.browser.pack}\` (the shipped int8 pack). Median of ${report.browser.runs} runs after one warm-up call (${report.browser.backends.webgpu?.latency?.classify?.runs ?? '—'} on SwiftShader WebGPU); `
-  + `generate/continue use ${report.browser.steps} Euler steps (generate with guidance 2: two forward passes per step).\n\n`
+  + `generate/continue use ${report.browser.steps} Euler steps (generate with guidance 2: two forward passes per step). `
+  + `On SwiftShader's software WebGPU only the single-pass tasks are timed (describe/ask read back one word at a time and take minutes there).\n\n`
   + `## Latency (ms)\n\n| task | ${columns.map((c) => c[0]).join(' | ')} | wasm / native | WebGPU / wasm |\n|---|${columns.map(() => '---:').join('|')}|---:|---:|\n`;
 for (const t of tasks) {
   const v = columns.map((c) => c[1]?.[t]?.median_ms);
