@@ -26,7 +26,7 @@ export async function blankPage(serverOptions = {}) {
   const base = `http://127.0.0.1:${server.address().port}`;
   const context = await launch();
   const page = await context.newPage();
-  page.on('console', (msg) => { if (msg.type() === 'error') console.log(`[page] ${msg.text()}`); });
+  page.on('console', (msg) => { if (msg.type() === 'error') console.error(`[page] ${msg.text()}`); });
   await page.goto(`${base}/tests/browser/blank.html`);
   const close = async () => { await context.close(); server.close(); };
   return { server, context, page, base, close };
