@@ -65,9 +65,10 @@ def understand_loss(model, rec):
     h_cls = h[:, n]
     h_desc, h_ask = h[:, n + lc:n + lc + ld], h[:, n + lc + ld:n + lc + ld + la]
     real = torch.cat([torch.ones(b, 1, dtype=torch.bool), query != PAD], dim=1)
+    targets = locate_targets(rec, cfg)  # shared by the locate and stem losses
     return {
-        "locate": locate_loss(model, h[:, :n], rec),
-        "stem": stem_loss(model, stem, rec),
+        "locate": locate_loss(model, h[:, :n], targets),
+        "stem": stem_loss(model, stem, targets),
         "classify": classify_loss(model, h_cls, rec),
         "describe": F.cross_entropy(model.lm_logits(h_desc).flatten(0, 1).float(), cap_target.flatten(), ignore_index=IGNORE),
         "ask": F.cross_entropy(model.lm_logits(h_ask).flatten(0, 1).float(), qa_target.flatten(), ignore_index=IGNORE),
@@ -103,10 +104,10 @@ def locate_targets(rec, cfg):
         torch.from_numpy(velocity.reshape(b, n, 2))
 
 
-def locate_loss(model, h_video, rec):
+def locate_loss(model, h_video, targets):
     """Where digits are (BCE per token), which digit (cross-entropy on the tokens holding a
     centre: a direct recognition signal), and how it moves (MSE)."""
-    has, identity, velocity = locate_targets(rec, model.cfg)
+    has, identity, velocity = targets
     out = model.aux_locate(h_video).float()
     loss = F.binary_cross_entropy_with_logits(out[..., 0], has.float())
     if has.any():
@@ -114,9 +115,9 @@ def locate_loss(model, h_video, rec):
     return loss
 
 
-def stem_loss(model, stem, rec):
+def stem_loss(model, stem, targets):
     """Which digit is centred in each tubelet, read from the stem's features alone."""
-    has, identity, _ = locate_targets(rec, model.cfg)
+    has, identity, _ = targets
     if stem is None or not has.any():
         return torch.zeros(())
     return F.cross_entropy(model.aux_stem(stem).float()[has], identity[has])
