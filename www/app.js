@@ -133,6 +133,15 @@ $('search-form').addEventListener('submit', async (event) => {
   try { await search($('query').value); }
   catch (e) { $('search-status').textContent = e.message ?? String(e); }
 });
+/** Points the "Save as GIF" link at the clip (4× size), named after its prompt. */
+async function offerGif(generated, prompt) {
+  const link = $('save-gif');
+  if (link.href) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(await generated.toGif({ scale: 4 }));
+  link.download = `${prompt.trim().replace(/[^a-z0-9]+/gi, '-') || 'univid'}.gif`;
+  link.hidden = false;
+}
+
 $('generate-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   $('generate').disabled = true;
@@ -142,6 +151,7 @@ $('generate-form').addEventListener('submit', async (event) => {
       onStep: (step, steps) => { $('generate-status').textContent = `Step ${step} of ${steps}`; },
     });
     play($('generated'), generated);
+    await offerGif(generated, $('prompt').value);
     $('generate-status').textContent = 'Done.';
   } catch (e) {
     $('generate-status').textContent = e.message ?? String(e);

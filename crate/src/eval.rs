@@ -2,7 +2,7 @@
 //! in training). Every figure in the model card comes from here.
 
 use crate::data::{caption, question_answer, Clip, Motion, QuestionKind, Split, Tokenizer, Truth, World};
-use crate::judge::{Judge, Tally};
+use crate::judge::{frechet_distance, Judge, Tally};
 use crate::model::{no_progress, DecodeOptions, GenerateOptions, Result, UniVid};
 use rand::SeedableRng;
 use serde_json::{json, Value};
@@ -94,28 +94,52 @@ pub async fn continuation(model: &UniVid, world: &World, n: u64, seed: u64, step
 /// Text → video: generate from held-out captions and let the judge check each element.
 pub async fn text_to_video(model: &UniVid, judge: &Judge, world: &World, n: u64, seed: u64, steps: usize) -> Result<Value> {
     let mut tally = Tally::default();
+    let (mut real, mut generated_features, mut other_real) = (Vec::new(), Vec::new(), Vec::new());
     for index in 0..n {
-        let (_, truth) = world.clip(Split::Test, seed, index);
+        let (clip, truth) = world.clip(Split::Test, seed, index);
         let prompt = caption(&truth);
         let options = GenerateOptions { steps, guidance: 2.0, seed: index };
         let generated = model.generate(&prompt, options, &mut no_progress).await?;
         tally.add(&judge.check(&generated, &prompt).await?);
+        let k = truth.digits.len();
+        generated_features.push(judge.features(&generated, k).await?);
+        real.push(judge.features(&clip, k).await?);
+        // A second real set of the same size: the distance two real samples already have at this n.
+        let (other, other_truth) = world.clip(Split::Test, seed, n + index);
+        other_real.push(judge.features(&other, other_truth.digits.len()).await?);
     }
-    let mut report = json!({ "clips": n, "steps": steps, "guidance": 2.0 });
+    let mut report = json!({
+        "clips": n, "steps": steps, "guidance": 2.0,
+        "judge_frechet": {
+            "generated_vs_real": frechet_distance(&generated_features, &real),
+            "real_vs_real": frechet_distance(&other_real, &real),
+            "what": "Fréchet distance between judge features (22: digit probabilities, motion histogram, physics fit, ink statistics) of the generated clips and their prompts' real test clips; not FVD",
+        },
+    });
     merge(&mut report, tally.rates("faithfulness"));
     Ok(report)
 }
 
+/// How many clips the judge's ceiling report lists where it disagrees with the ground truth (to
+/// look at: `univid data --split … --start INDEX --n 1`).
+const MAX_LISTED_DISAGREEMENTS: usize = 20;
+
 /// The judge on real clips against their true captions: the ceiling for generated video.
 pub async fn judge_ceiling(judge: &Judge, world: &World, split: Split, n: u64, seed: u64) -> Result<Value> {
     let mut tally = Tally::default();
+    let mut disagreements = Vec::new();
     for index in 0..n {
         let (clip, truth) = world.clip(split, seed, index);
-        tally.add(&judge.check(&clip, &caption(&truth)).await?);
+        let verdict = judge.check(&clip, &caption(&truth)).await?;
+        tally.add(&verdict);
+        if !verdict.faithful && disagreements.len() < MAX_LISTED_DISAGREEMENTS {
+            disagreements.push(json!({ "index": index, "caption": caption(&truth), "elements": verdict.elements }));
+        }
     }
     let mut report = json!({
         "data": { "split": split, "seed": seed, "clips": n,
                   "world": format!("standard geometry, {} digit(s), compass directions", world.config.max_digits) },
+        "disagreements": disagreements,
     });
     merge(&mut report, tally.rates("agreement"));
     Ok(report)

@@ -37,3 +37,38 @@ fn agrees_with_truth_and_rejects_wrong_captions() {
     assert!(wrong_motion_rejected as f32 >= 0.9 * n as f32);
     assert!(wrong_digit_rejected as f32 >= 0.9 * n as f32);
 }
+
+#[test]
+fn frechet_distance_separates_real_clips_from_noise() {
+    use univid::data::Clip;
+    use univid::judge::frechet_distance;
+    let judge = judge();
+    let world = World::new(WorldConfig::standard(), Digits::locate().unwrap()).unwrap();
+    let features = |seed: u64| -> Vec<Vec<f64>> {
+        (0..32)
+            .map(|i| {
+                let (clip, truth) = world.clip(Split::Test, seed, i);
+                let f = pollster::block_on(judge.features(&clip, truth.digits.len())).unwrap();
+                assert_eq!(f.len(), 22);
+                // Two tracks: the class probabilities sum to 2 and both get a direction.
+                assert!((f[..10].iter().sum::<f64>() - 2.0).abs() < 1e-3);
+                assert_eq!(f[10..18].iter().sum::<f64>(), 2.0);
+                f
+            })
+            .collect()
+    };
+    // Blurry grey blobs that drift: what an untrained generator makes.
+    let noise: Vec<Vec<f64>> = (0..32u64)
+        .map(|i| {
+            let (mut clip, _) = world.clip(Split::Test, 9, i);
+            let blurred: Vec<u8> = clip.pixels.iter().map(|&v| (v / 3).saturating_add((i * 7 % 40) as u8)).collect();
+            clip = Clip { pixels: blurred, ..clip };
+            pollster::block_on(judge.features(&clip, 2)).unwrap()
+        })
+        .collect();
+    let (real_a, real_b) = (features(1), features(2));
+    let real_vs_real = frechet_distance(&real_a, &real_b).unwrap();
+    let real_vs_noise = frechet_distance(&real_a, &noise).unwrap();
+    println!("real vs real {real_vs_real:.3}, real vs degraded {real_vs_noise:.3}");
+    assert!(real_vs_noise > 2.0 * real_vs_real, "real vs real {real_vs_real}, real vs degraded {real_vs_noise}");
+}

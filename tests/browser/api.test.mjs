@@ -21,26 +21,42 @@ before(async () => {
 
 after(() => close?.());
 
-test('Clip.from samples a recorded WebM video back into the clip it shows', { timeout: 120_000 }, async () => {
+test('Clip.toGif is lossless: the browser decodes every frame back to the exact pixels', { timeout: 60_000 }, async () => {
   const r = await page.evaluate(async () => {
     const original = api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });
-    // Record the clip at 10 frames/s onto a WebM with the browser's own encoder.
-    const canvas = document.createElement('canvas');
-    canvas.width = canvas.height = 256;
-    document.body.append(canvas);
-    const recorder = new MediaRecorder(canvas.captureStream(30), { mimeType: 'video/webm' });
-    const chunks = [];
-    recorder.ondataavailable = (e) => chunks.push(e.data);
-    const stopped = new Promise((r) => { recorder.onstop = r; });
-    original.drawTo(canvas, 0);
-    recorder.start();
-    for (let f = 0; f < 20; f++) {
-      original.drawTo(canvas, f);
-      await new Promise((r) => setTimeout(r, 100));
+    const gif = await original.toGif({ fps: 10, scale: 2 });
+    const decoder = new ImageDecoder({ data: gif.stream(), type: 'image/gif' });
+    await decoder.tracks.ready;
+    const frames = decoder.tracks.selectedTrack.frameCount;
+    let mismatched = 0;
+    const canvas = new OffscreenCanvas(128, 128);
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    for (let i = 0; i < frames; i++) {
+      const { image } = await decoder.decode({ frameIndex: i });
+      ctx.drawImage(image, 0, 0);
+      image.close();
+      const rgba = ctx.getImageData(0, 0, 128, 128).data;
+      for (let y = 0; y < 128; y++) {
+        for (let x = 0; x < 128; x++) {
+          const want = original.pixels[i * 4096 + (y >> 1) * 64 + (x >> 1)];
+          mismatched += rgba[(y * 128 + x) * 4] !== want;
+        }
+      }
     }
-    recorder.stop();
-    await stopped;
-    const blob = new Blob(chunks, { type: 'video/webm' });
+    const badFps = await original.toGif({ fps: 0 }).then(() => 'resolved', (e) => e.code);
+    return { type: gif.type, bytes: gif.size, frames, mismatched, badFps };
+  });
+  assert.equal(r.type, 'image/gif');
+  assert.equal(r.frames, 20);
+  assert.equal(r.mismatched, 0, 'every decoded pixel equals the clip pixel');
+  assert.equal(r.badFps, 'BAD_INPUT');
+});
+
+test('Clip.toWebM records a clip that Clip.from samples back into the same frames', { timeout: 120_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    const original = api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });
+    // Clip.toWebM records it at 10 frames/s with the browser's own encoder.
+    const blob = await original.toWebM({ fps: 10, scale: 4 });
     const { clip, report } = await api.UniVid.clipFrom(blob, { frames: 20 });
     // Each sampled frame should be closest to the original frame at the same index (±1).
     const frameDiff = (a, i, b, j) => {
@@ -160,4 +176,58 @@ test("backend 'auto' picks the CPU over SwiftShader's software WebGPU and says w
   assert.equal(r.backend, 'cpu');
   assert.match(r.reason, /software/);
   assert.equal(r.inWorker, true);
+});
+
+test('concurrent calls on one model each get their own answer, the same as when run alone', { timeout: 180_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    const clip = api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });
+    const alone = {
+      caption: await model.describe(clip),
+      answer: await model.ask(clip, 'how many digits are there ?'),
+      generated: Array.from((await model.generate('digit 5 moves right', { steps: 2, seed: 7 })).pixels.subarray(0, 4096)),
+      top: (await model.classify(clip)).digits[0].digit,
+    };
+    // All four at once, from one tick, interleaved with an abort of a fifth call.
+    const aborter = new AbortController();
+    const doomed = model.generate('digit 1 moves up', { steps: 50, signal: aborter.signal }).then(() => 'resolved', (e) => e.code);
+    const [caption, answer, generated, classified] = await Promise.all([
+      model.describe(clip),
+      model.ask(clip, 'how many digits are there ?'),
+      model.generate('digit 5 moves right', { steps: 2, seed: 7 }),
+      model.classify(clip),
+    ]);
+    aborter.abort();
+    const together = { caption, answer, generated: Array.from(generated.pixels.subarray(0, 4096)), top: classified.digits[0].digit };
+    return { alone, together, doomed: await doomed };
+  });
+  assert.deepEqual(r.together, r.alone);
+  assert.equal(r.doomed, 'ABORTED');
+});
+
+test('the page stays responsive while the worker generates (and blocks without it)', { timeout: 240_000 }, async () => {
+  const measure = (worker) => page.evaluate(async (worker) => {
+    const m = worker ? model : await api.UniVid.load('/models/univid-small-int8', { backend: 'cpu', worker: false });
+    const longTasks = [];
+    const observer = new PerformanceObserver((list) => longTasks.push(...list.getEntries().map((e) => e.duration)));
+    observer.observe({ type: 'longtask' });
+    let frames = 0;
+    let running = true;
+    const tick = () => { frames += 1; if (running) requestAnimationFrame(tick); };
+    requestAnimationFrame(tick);
+    const started = performance.now();
+    await m.generate('digit 3 moves left', { steps: 6, seed: 1 });
+    const ms = performance.now() - started;
+    running = false;
+    await new Promise((r) => setTimeout(r, 100)); // let the observer deliver
+    observer.disconnect();
+    if (!worker) m.dispose();
+    return { ms, framesPerSecond: (frames * 1000) / ms, longestTaskMs: Math.max(0, ...longTasks), blockedMs: longTasks.reduce((a, b) => a + b, 0) };
+  }, worker);
+  const inWorker = await measure(true);
+  const inThread = await measure(false);
+  console.log(`generation (6 steps): worker ${JSON.stringify(inWorker)}; in-thread ${JSON.stringify(inThread)}`);
+  // In the worker, the main thread only receives results: it is never blocked for long.
+  assert.ok(inWorker.blockedMs < 0.2 * inWorker.ms, `main thread blocked ${inWorker.blockedMs} of ${inWorker.ms} ms`);
+  // The same generation in-thread does block it (what the worker is for; shows the test can fail).
+  assert.ok(inThread.blockedMs > 2 * inWorker.blockedMs + 100, `in-thread blocked only ${inThread.blockedMs} ms`);
 });

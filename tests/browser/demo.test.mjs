@@ -61,6 +61,10 @@ test('demo loads the shipped model on CPU, describes a sample clip, searches and
   await page.fill('#steps', '2');
   await page.click('#generate');
   await page.waitForFunction(() => document.querySelector('#generate-status').textContent === 'Done.', null, { timeout: 120_000 });
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save-gif')]);
+  const gif = fs.readFileSync(await download.path());
+  assert.equal(gif.subarray(0, 6).toString(), 'GIF89a', 'the saved file is a GIF');
+  assert.match(download.suggestedFilename(), /^digit-\d-moves-.*\.gif$/);
   await page.screenshot({ path: `${ARTIFACTS}/demo-cpu.png`, fullPage: true });
   const foreign = requests.filter((u) => !u.startsWith(base) && !u.startsWith('data:'));
   assert.deepEqual(foreign, [], 'no request leaves for another host');

@@ -1,6 +1,7 @@
 // A grayscale clip: `frames` frames of `size`×`size` pixels, 0 = black, 255 = white, frame-major.
 
 import { UniVidError } from './errors.js';
+import { GIFEncoder } from './vendor/gifenc.esm.js';
 
 export class Clip {
   constructor(pixels, frames, size) {
@@ -44,6 +45,67 @@ export class Clip {
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(scratch, 0, 0, canvas.width, canvas.height);
   }
+
+  /** An animated GIF (looping, `fps` frames a second, each pixel drawn `scale`×`scale`). */
+  async toGif({ fps = 10, scale = 1 } = {}) {
+    checkPlayback(fps, scale);
+    const side = this.size * scale;
+    const gif = GIFEncoder();
+    for (let i = 0; i < this.frames; i++) {
+      // The pixel values are the palette indices: a 256-step gray palette needs no quantising.
+      gif.writeFrame(this.#scaledFrame(i, scale), side, side, { palette: GRAY_PALETTE, delay: 1000 / fps, repeat: 0 });
+    }
+    gif.finish();
+    return new Blob([gif.bytes()], { type: 'image/gif' });
+  }
+
+  /** A WebM video (VP8/VP9, whatever the browser's MediaRecorder makes), recorded in real time
+   * from a canvas: takes frames / fps seconds. Needs a page (document + MediaRecorder). */
+  async toWebM({ fps = 10, scale = 4 } = {}) {
+    checkPlayback(fps, scale);
+    if (typeof document === 'undefined' || typeof MediaRecorder === 'undefined') {
+      throw new UniVidError('UNSUPPORTED', 'toWebM needs a page with MediaRecorder (not a worker); use toGif there');
+    }
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = this.size * scale;
+    const stream = canvas.captureStream(0);
+    const [track] = stream.getVideoTracks();
+    const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm'].find((t) => MediaRecorder.isTypeSupported(t));
+    if (!type) throw new UniVidError('UNSUPPORTED', 'this browser cannot record WebM');
+    const recorder = new MediaRecorder(stream, { mimeType: type });
+    const chunks = [];
+    recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
+    const stopped = new Promise((resolve) => (recorder.onstop = resolve));
+    recorder.start();
+    for (let i = 0; i < this.frames; i++) {
+      this.drawTo(canvas, i);
+      track.requestFrame();
+      await new Promise((resolve) => setTimeout(resolve, 1000 / fps));
+    }
+    recorder.stop();
+    await stopped;
+    track.stop();
+    return new Blob(chunks, { type: 'video/webm' });
+  }
+
+  #scaledFrame(i, scale) {
+    const n = this.size;
+    const frame = this.pixels.subarray(i * n * n, (i + 1) * n * n);
+    if (scale === 1) return frame;
+    const side = n * scale;
+    const out = new Uint8Array(side * side);
+    for (let y = 0; y < side; y++) {
+      for (let x = 0; x < side; x++) out[y * side + x] = frame[Math.floor(y / scale) * n + Math.floor(x / scale)];
+    }
+    return out;
+  }
+}
+
+const GRAY_PALETTE = Array.from({ length: 256 }, (_, v) => [v, v, v]);
+
+function checkPlayback(fps, scale) {
+  if (!(fps > 0 && fps <= 60)) throw new UniVidError('BAD_INPUT', `fps must be in (0, 60], got ${fps}`);
+  if (!Number.isInteger(scale) || scale < 1 || scale > 16) throw new UniVidError('BAD_INPUT', `scale must be an integer 1..16, got ${scale}`);
 }
 
 /** Luminance (BT.601) of RGBA pixels scaled to `size`×`size` by the browser's area filter. */

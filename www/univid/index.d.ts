@@ -54,6 +54,10 @@ export class Clip {
   static from(source: ClipSource, options?: { frames?: number; size?: number }): Promise<{ clip: Clip; report: ClipReport }>;
   toImageData(frame: number): ImageData;
   drawTo(canvas: HTMLCanvasElement | OffscreenCanvas, frame: number): void;
+  /** Animated, looping GIF (256 grays, exact pixels); works in workers too. */
+  toGif(options?: { fps?: number; scale?: number }): Promise<Blob>;
+  /** WebM recorded in real time (frames / fps seconds) through MediaRecorder; pages only. */
+  toWebM(options?: { fps?: number; scale?: number }): Promise<Blob>;
 }
 
 export type ClipSource = HTMLVideoElement | Blob | Array<ImageData | HTMLCanvasElement | OffscreenCanvas | ImageBitmap>;

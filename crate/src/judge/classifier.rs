@@ -28,13 +28,20 @@ fn tensor<const D: usize>(file: &SafeTensors, name: &str, shape: [usize; D], dev
 }
 
 impl DigitClassifier {
+    /// Reads the network; its widths come from the file (conv1 `[c1,1,3,3]`, conv2 `[c2,c1,3,3]`,
+    /// fc1 `[hidden, c2·7·7]`), so a retrained judge may be wider.
     pub fn load(bytes: &[u8], device: &Device) -> Result<Self> {
         let f = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Format(e.to_string()))?;
+        let width = |name: &str| -> Result<usize> {
+            let view = f.tensor(name).map_err(|_| ModelError::MissingTensor { name: name.into() })?;
+            Ok(view.shape()[0])
+        };
+        let (c1, c2, hidden) = (width("conv1.weight")?, width("conv2.weight")?, width("fc1.weight")?);
         Ok(Self {
-            conv1: (tensor(&f, "conv1.weight", [16, 1, 3, 3], device)?, tensor(&f, "conv1.bias", [16], device)?),
-            conv2: (tensor(&f, "conv2.weight", [32, 16, 3, 3], device)?, tensor(&f, "conv2.bias", [32], device)?),
-            fc1: (tensor::<2>(&f, "fc1.weight", [128, 32 * 7 * 7], device)?.transpose(), tensor(&f, "fc1.bias", [128], device)?),
-            fc2: (tensor::<2>(&f, "fc2.weight", [10, 128], device)?.transpose(), tensor(&f, "fc2.bias", [10], device)?),
+            conv1: (tensor(&f, "conv1.weight", [c1, 1, 3, 3], device)?, tensor(&f, "conv1.bias", [c1], device)?),
+            conv2: (tensor(&f, "conv2.weight", [c2, c1, 3, 3], device)?, tensor(&f, "conv2.bias", [c2], device)?),
+            fc1: (tensor::<2>(&f, "fc1.weight", [hidden, c2 * 7 * 7], device)?.transpose(), tensor(&f, "fc1.bias", [hidden], device)?),
+            fc2: (tensor::<2>(&f, "fc2.weight", [10, hidden], device)?.transpose(), tensor(&f, "fc2.bias", [10], device)?),
             device: device.clone(),
         })
     }
@@ -50,7 +57,7 @@ impl DigitClassifier {
         let same = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
         let x = max_pool2d(relu(conv2d(x, self.conv1.0.clone(), Some(self.conv1.1.clone()), same.clone())), MaxPoolOptions::new([2, 2]));
         let x = max_pool2d(relu(conv2d(x, self.conv2.0.clone(), Some(self.conv2.1.clone()), same)), MaxPoolOptions::new([2, 2]));
-        let x = relu(linear(x.reshape([n, 32 * 7 * 7]), self.fc1.0.clone(), Some(self.fc1.1.clone())));
+        let x = relu(linear(x.reshape([n, CROP / 4 * CROP / 4 * self.conv2.1.dims()[0]]), self.fc1.0.clone(), Some(self.fc1.1.clone())));
         let probs = softmax(linear(x, self.fc2.0.clone(), Some(self.fc2.1.clone())), 1);
         let data = probs.into_data_async().await.map_err(|e| ModelError::Backend(format!("{e:?}")))?;
         let flat = data.try_into_vec::<f32>().map_err(|e| ModelError::Backend(format!("{e:?}")))?;

@@ -6,9 +6,11 @@
 //! is measured against (`univid judge-eval`).
 
 mod classifier;
+mod frechet;
 mod tracker;
 
 pub use classifier::DigitClassifier;
+pub use frechet::frechet_distance;
 pub use tracker::{fit_motion, track, Track};
 
 use crate::data::{parse_caption, Clip, Motion};
@@ -136,6 +138,35 @@ impl Judge {
             });
         }
         Ok(seen)
+    }
+
+    /// A clip's judge features for the Fréchet distance (22 numbers), reading `k` digits: which
+    /// digits are there (the tracks' class probabilities, summed: 10), how they move (tracks per
+    /// fitted compass direction: 8), how well Moving MNIST physics explains the tracks (log of
+    /// the mean fit residual: 1), and ink statistics (mean intensity, share of ink pixels, mean
+    /// absolute frame-to-frame change, all in 0–1: 3).
+    pub async fn features(&self, clip: &Clip, k: usize) -> Result<Vec<f64>> {
+        let seen = self.read(clip, k).await?;
+        let mut features = vec![0.0; 22];
+        for s in &seen {
+            for (f, p) in features.iter_mut().zip(s.probabilities) {
+                *f += p as f64;
+            }
+            if let Some(m) = s.motion {
+                features[10 + m.id()] += 1.0;
+            }
+        }
+        let residual = seen.iter().map(|s| s.fit_error.min(1e4) as f64).sum::<f64>() / seen.len().max(1) as f64;
+        features[18] = residual.ln_1p();
+        let pixels = clip.pixels.len().max(1) as f64;
+        features[19] = clip.pixels.iter().map(|&v| v as f64 / 255.0).sum::<f64>() / pixels;
+        features[20] = clip.pixels.iter().filter(|&&v| v >= tracker::INK).count() as f64 / pixels;
+        let area = clip.width * clip.height;
+        let change: f64 = clip.pixels.chunks_exact(area).zip(clip.pixels.chunks_exact(area).skip(1))
+            .flat_map(|(a, b)| a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).abs() / 255.0))
+            .sum();
+        features[21] = change / (area * clip.frames.saturating_sub(1)).max(1) as f64;
+        Ok(features)
     }
 
     /// Does the clip show what the caption says? Tracks are matched to the caption's digits by the

@@ -9,7 +9,7 @@ use crate::data::{Clip, Motion, DIGIT_SIDE};
 const CLEAN_SEPARATION: f32 = 18.0;
 /// Crops for reading a digit need more room: the other digit's ink is blanked, not removed.
 pub const CROP_SEPARATION: f32 = 22.0;
-const INK: u8 = 32;
+pub(crate) const INK: u8 = 32;
 
 #[derive(Clone, Debug)]
 pub struct Track {
@@ -200,10 +200,11 @@ fn fit_axis(observed: &[(usize, f32)], velocity: f32, range: f32) -> f32 {
         let mut v = velocity;
         let mut path = Vec::with_capacity(32);
         let last = observed.last().map_or(0, |o| o.0);
+        // Frame 0 is the start; `velocity` is the one it sets off with (the world's label).
         for _ in 0..=last {
+            path.push(position * range);
             let next = position + v;
             (position, v) = if next < 0.0 { (0.0, -v) } else if next > 1.0 { (1.0, -v) } else { (next, v) };
-            path.push(position * range);
         }
         let residuals: Vec<f32> = observed.iter().map(|&(f, o)| o - path[f]).collect();
         let offset = (residuals.iter().sum::<f32>() / residuals.len() as f32).clamp(10.0, 18.0);
