@@ -231,3 +231,25 @@ test('the page stays responsive while the worker generates (and blocks without i
   // The same generation in-thread does block it (what the worker is for; shows the test can fail).
   assert.ok(inThread.blockedMs > 2 * inWorker.blockedMs + 100, `in-thread blocked only ${inThread.blockedMs} ms`);
 });
+
+test("backend 'auto' with measure: a timed smoke run on both backends decides, and the decision is kept", { timeout: 180_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    await caches.delete('univid-backend-v1');
+    const measured = await api.UniVid.load('/models/univid-small-int8', { backend: 'auto', measure: true });
+    const first = { backend: measured.backend, reason: measured.backendReason };
+    measured.dispose();
+    const again = await api.UniVid.load('/models/univid-small-int8', { backend: 'auto' });
+    const second = { backend: again.backend, reason: again.backendReason };
+    const caption = await again.describe(api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 }));
+    again.dispose();
+    await caches.delete('univid-backend-v1');
+    return { first, second, caption };
+  });
+  console.log(`smoke run: ${r.first.backend}: ${r.first.reason}`);
+  const [, gpuMs, cpuMs] = r.first.reason.match(/^measured: WebGPU ([\d.]+) ms vs CPU ([\d.]+) ms on a smoke run/) ?? [];
+  assert.ok(gpuMs && cpuMs, r.first.reason);
+  assert.equal(r.first.backend, Number(gpuMs) < Number(cpuMs) ? 'webgpu' : 'cpu', 'the faster one is picked');
+  assert.equal(r.second.backend, r.first.backend);
+  assert.match(r.second.reason, /kept from an earlier load on this device/);
+  assert.match(r.caption, /^digit \d/);
+});

@@ -24,7 +24,13 @@ export type Backend = 'webgpu' | 'cpu';
 export type Motion = 'right' | 'up-right' | 'up' | 'up-left' | 'left' | 'down-left' | 'down' | 'down-right';
 
 export interface LoadOptions {
+  /** 'auto' (default): the backend that is faster here: a hardware adapter gets a timed smoke run
+   * on both backends, kept per adapter; a software adapter gets the CPU. See `backendReason`. */
   backend?: 'auto' | Backend;
+  /** With 'auto': run the smoke run even on a software adapter or when a decision is kept. */
+  measure?: boolean;
+  /** Run the model in a Web Worker (default true); false runs it in this thread. */
+  worker?: boolean;
   onProgress?: (event: LoadEvent) => void;
   signal?: AbortSignal;
   /** Keep verified shards in the Cache API (default true). */

@@ -7,9 +7,15 @@ import { streamModel } from './load.js';
 
 let wasmReady = null;
 
-/** Picks the backend for `'auto'`: WebGPU only on a hardware adapter. A software adapter
- * (SwiftShader, `isFallbackAdapter`) measured ~20× slower than the wasm CPU path here. */
-async function chooseBackend(requested) {
+const DECISIONS = 'univid-backend-v1';
+
+/** Picks the backend for `'auto'`: the one that is faster *here*, not merely the one that exists.
+ * No WebGPU or no adapter: CPU. A software adapter (SwiftShader, `isFallbackAdapter`; measured
+ * ~20× slower than the wasm CPU path on matmul here): CPU, from the adapter info alone. A hardware
+ * adapter: a timed smoke run on both backends decides, and the decision is kept (Cache API) per
+ * adapter (and, once measured, beats the adapter heuristic). `measure` runs the smoke run
+ * regardless (software adapter or a kept decision). */
+async function chooseBackend(requested, measure) {
   if (requested === 'cpu') return { backend: 'cpu', reason: 'requested' };
   if (requested === 'webgpu') return { backend: 'webgpu', reason: 'requested' };
   if (requested !== 'auto') throw new UniVidError('BAD_INPUT', `backend must be 'auto', 'webgpu' or 'cpu', got '${requested}'`);
@@ -23,8 +29,67 @@ async function chooseBackend(requested) {
   const name = `${info.vendor ?? '?'}/${info.architecture ?? '?'}`;
   const software = adapter.isFallbackAdapter || info.isFallbackAdapter
     || /swiftshader|llvmpipe|lavapipe/i.test(`${info.architecture} ${info.description} ${info.device}`);
-  if (software) return { backend: 'cpu', reason: `the WebGPU adapter (${name}) is software: the CPU path is faster` };
-  return { backend: 'webgpu', reason: `hardware WebGPU adapter (${name})` };
+  // A measurement kept from an earlier load beats the adapter heuristic.
+  const key = `${name}/${info.device ?? ''}/${info.description ?? ''}${software ? '/software' : ''}`;
+  const kept = measure ? null : await recall(key);
+  if (kept) return { backend: kept.backend, reason: `${kept.reason} (kept from an earlier load on this device)` };
+  if (software && !measure) return { backend: 'cpu', reason: `the WebGPU adapter (${name}) is software: the CPU path is faster` };
+  const decision = await smokeRun(`${name}${software ? ', software' : ''}`);
+  await remember(key, decision);
+  return decision;
+}
+
+/** Times the golden probe (a matmul and a tiny UniVid forward, `Engine.probe`) on each backend
+ * after one warm-up run (shader compilation), and checks that WebGPU computes the CPU's numbers. */
+async function smokeRun(adapterName) {
+  const timings = {};
+  const probes = {};
+  for (const backend of ['cpu', 'webgpu']) {
+    let engine;
+    try {
+      engine = await createEngine(backend);
+      await engine.probe();
+      const started = performance.now();
+      probes[backend] = await engine.probe();
+      timings[backend] = performance.now() - started;
+    } catch (e) {
+      if (backend === 'cpu') throw e;
+      return { backend: 'cpu', reason: `WebGPU failed a smoke run (${e?.message ?? e}); adapter ${adapterName}` };
+    } finally {
+      engine?.dispose();
+    }
+  }
+  const measured = `WebGPU ${timings.webgpu.toFixed(1)} ms vs CPU ${timings.cpu.toFixed(1)} ms on a smoke run (adapter ${adapterName})`;
+  const difference = Math.max(...Object.keys(probes.cpu).map((k) => maxDifference(probes.cpu[k], probes.webgpu[k])));
+  if (!(difference < 1e-2)) return { backend: 'cpu', reason: `WebGPU computed different numbers (max difference ${difference}); ${measured}` };
+  return { backend: timings.webgpu < timings.cpu ? 'webgpu' : 'cpu', reason: `measured: ${measured}` };
+}
+
+function maxDifference(a, b) {
+  const list = (v) => Array.isArray(v) || ArrayBuffer.isView(v);
+  if (!list(a) || !list(b)) return a === b ? 0 : Infinity;
+  if (a.length !== b.length) return Infinity;
+  return a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i])), 0);
+}
+
+function decisionRequest(key) {
+  return new Request(`${globalThis.location?.origin ?? 'http://localhost'}/.univid/backend/${encodeURIComponent(key)}`);
+}
+
+/** The decision kept for this adapter, or null (no Cache API, nothing kept, unreadable). */
+async function recall(key) {
+  try {
+    const hit = await (await caches.open(DECISIONS)).match(decisionRequest(key));
+    return hit ? await hit.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+async function remember(key, decision) {
+  try {
+    await (await caches.open(DECISIONS)).put(decisionRequest(key), new Response(JSON.stringify(decision)));
+  } catch { /* not kept: the next load measures again */ }
 }
 
 // Engine methods a caller may run; the stepped ones take a step callback after their arguments
@@ -40,10 +105,10 @@ export class LocalSession {
   }
 
   /** Creates the engine, starts streaming `url`; resolves once understanding works. */
-  static async open(url, { backend = 'auto', onProgress, signal, cache = true } = {}) {
+  static async open(url, { backend = 'auto', measure = false, onProgress, signal, cache = true } = {}) {
     wasmReady ??= init();
     await wasmReady;
-    const choice = await chooseBackend(backend);
+    const choice = await chooseBackend(backend, measure);
     const engine = await engineCall(() => createEngine(choice.backend));
     const { understanding, complete } = streamModel(engine, url, { onProgress, signal, cache });
     complete.catch(() => {}); // reported through `understanding`, or when generating
