@@ -28,6 +28,6 @@ export async function blankPage(serverOptions = {}) {
   const page = await context.newPage();
   page.on('console', (msg) => { if (msg.type() === 'error') console.error(`[page] ${msg.text()}`); });
   await page.goto(`${base}/tests/browser/blank.html`);
-  const close = async () => { await context.close(); server.close(); };
+  const close = async () => { await context.close(); server.closeAllConnections(); server.close(); };
   return { server, context, page, base, close };
 }

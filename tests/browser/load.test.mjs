@@ -15,10 +15,12 @@ const GENERATE_DELAY_MS = 4000;
 let page, close;
 const requests = [];
 let corrupt = null; // a shard file to serve with one flipped byte
+let stalled = null; // a shard file whose download hangs halfway
 
 before(async () => {
   ({ page, close } = await blankPage({
     seen: (rel) => requests.push(rel),
+    stall: (rel) => stalled !== null && rel === `${PACK}/${stalled}`,
     delayMs: (rel) => (rel === `${PACK}/${shardOf('generate')}` ? GENERATE_DELAY_MS : 0),
     mutate: (rel, bytes) => {
       if (corrupt && rel === `${PACK}/${corrupt}`) {
@@ -154,4 +156,25 @@ test('a cache that refuses to store (quota exceeded) or cannot open falls back t
   assert.ok(r.fullWorks && r.noneWorks, 'both loads succeed');
   assert.ok(r.warnings.some((w) => /QuotaExceededError/.test(w)), r.warnings.join('\n'));
   assert.ok(r.warnings.some((w) => /SecurityError/.test(w)), r.warnings.join('\n'));
+});
+
+test('a download that hangs halfway fails with NETWORK (stalled) after the stall timeout; the next load works', { timeout: 240_000 }, async () => {
+  stalled = shardOf('core');
+  const r = await page.evaluate(async (url) => {
+    const { UniVid } = await import('/www/univid/index.js');
+    const started = performance.now();
+    try {
+      await UniVid.load(url, { backend: 'cpu', cache: false, stallTimeoutMs: 1500 });
+      return { code: 'no error' };
+    } catch (e) {
+      return { code: e.code, detail: e.detail, message: e.message, afterMs: performance.now() - started };
+    }
+  }, `/${PACK}`);
+  stalled = null;
+  console.log(`stalled load: ${r.code}/${r.detail} after ${r.afterMs?.toFixed(0)} ms: ${r.message}`);
+  assert.equal(r.code, 'NETWORK');
+  assert.equal(r.detail, 'stalled');
+  const again = await loadAndDescribe(`/${PACK}`);
+  assert.ok(again.ok, again.message);
+  assert.match(again.caption, /^digit \d/);
 });

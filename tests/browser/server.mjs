@@ -13,8 +13,9 @@ const TYPES = {
 const ALLOWED = ['www', 'models', 'tests/browser', 'out'];
 
 // Test hooks (all optional): `seen(rel)` counts requests, `delayMs(rel)` holds a response back
-// before its body, `mutate(rel, bytes)` serves altered bytes (corruption tests).
-export function serve(root, port = 0, { seen, delayMs, mutate } = {}) {
+// before its body, `mutate(rel, bytes)` serves altered bytes (corruption tests), `stall(rel)`
+// sends the headers and half the body, then nothing more (a hung connection).
+export function serve(root, port = 0, { seen, delayMs, mutate, stall } = {}) {
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     let rel = decodeURIComponent(url.pathname).replace(/^\/+/, '');
@@ -40,6 +41,11 @@ export function serve(root, port = 0, { seen, delayMs, mutate } = {}) {
       'cross-origin-embedder-policy': 'require-corp',
       'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'",
     });
+    if (stall?.(rel)) {
+      const bytes = body ?? fs.readFileSync(file);
+      res.write(bytes.subarray(0, bytes.length >> 1));
+      return; // never ends: the client has to give up
+    }
     if (body) res.end(body);
     else fs.createReadStream(file).pipe(res);
   });

@@ -31,6 +31,8 @@ export interface LoadOptions {
   measure?: boolean;
   /** Run the model in a Web Worker (default true); false runs it in this thread. */
   worker?: boolean;
+  /** A download that sends nothing for this long fails with NETWORK (detail 'stalled'); default 30 000. */
+  stallTimeoutMs?: number;
   onProgress?: (event: LoadEvent) => void;
   signal?: AbortSignal;
   /** Keep verified shards in the Cache API (default true). */

@@ -49,12 +49,12 @@ export class UniVid {
    * Inference runs in a module Web Worker unless `worker: false` (or Workers are unavailable).
    * @param {{backend?: 'auto'|'webgpu'|'cpu', onProgress?: (e: object) => void, signal?: AbortSignal, cache?: boolean, worker?: boolean}} options
    */
-  static async load(url, { backend = 'auto', measure = false, onProgress, signal, cache = true, worker = true } = {}) {
+  static async load(url, { backend = 'auto', measure = false, onProgress, signal, cache = true, worker = true, stallTimeoutMs } = {}) {
     const inWorker = worker && typeof Worker !== 'undefined';
     // Resolve the URL here: a worker's own base URL is its script's, not the page's.
     const absolute = new URL(url, globalThis.location?.href).href;
     const Session = inWorker ? WorkerSession : LocalSession;
-    const opened = await Session.open(absolute, { backend, measure, onProgress, signal, cache });
+    const opened = await Session.open(absolute, { backend, measure, onProgress, signal, cache, stallTimeoutMs });
     return new UniVid(opened.session, opened.backend, opened.reason, opened.manifest, opened.complete, inWorker);
   }
 

@@ -43,27 +43,64 @@ async function remember(cache, sha256, bytes, emit) {
   }
 }
 
-/** Why a fetch or a body read failed: the caller aborted, or the network did. */
-function transferError(signal, message) {
-  if (signal?.aborted) return new UniVidError('ABORTED', 'loading was aborted');
-  return new UniVidError('NETWORK', message);
+/** Default for `stallTimeoutMs`: a connection that sends nothing for this long is given up. */
+export const STALL_TIMEOUT_MS = 30_000;
+
+/** A signal for one transfer: it fires when the caller's does, or when `stallMs` pass without a
+ * `kick()` (no response, no bytes): a server that stops sending must not hang loading forever. */
+function transferGuard(signal, stallMs) {
+  const controller = new AbortController();
+  const follow = () => controller.abort();
+  if (signal?.aborted) controller.abort();
+  signal?.addEventListener('abort', follow, { once: true });
+  let timer = null;
+  const guard = {
+    signal: controller.signal,
+    stalled: false,
+    kick() {
+      clearTimeout(timer);
+      timer = setTimeout(() => { guard.stalled = true; controller.abort(); }, stallMs);
+    },
+    stop() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', follow);
+    },
+    /** Why the transfer failed: the caller aborted, the connection stalled, or the network failed. */
+    error(url, message) {
+      if (guard.stalled) return new UniVidError('NETWORK', `${url}: no data for ${stallMs / 1000} s, giving up (stalled connection)`, { detail: 'stalled' });
+      if (signal?.aborted) return new UniVidError('ABORTED', 'loading was aborted');
+      return new UniVidError('NETWORK', message);
+    },
+  };
+  guard.kick();
+  return guard;
 }
 
 /** A successful response for `url`, or the typed reason there is none. */
-async function open(url, signal) {
+async function open(url, guard) {
   let response;
   try {
-    response = await fetch(url, { signal });
+    response = await fetch(url, { signal: guard.signal });
   } catch (e) {
-    throw transferError(signal, `could not fetch ${url}: ${e.message ?? e}`);
+    throw guard.error(url, `could not fetch ${url}: ${e.message ?? e}`);
   }
   if (!response.ok) throw new UniVidError('NETWORK', `${url}: HTTP ${response.status}`);
+  guard.kick();
   return response;
 }
 
 /** Fetches `url` into one Uint8Array of the expected size, reporting every chunk. */
-async function fetchBytes(url, expected, signal, onChunk) {
-  const response = await open(url, signal);
+async function fetchBytes(url, expected, signal, stallMs, onChunk) {
+  const guard = transferGuard(signal, stallMs);
+  try {
+    return await readAll(url, expected, guard, onChunk);
+  } finally {
+    guard.stop();
+  }
+}
+
+async function readAll(url, expected, guard, onChunk) {
+  const response = await open(url, guard);
   const bytes = new Uint8Array(expected);
   let at = 0;
   const reader = response.body.getReader();
@@ -72,9 +109,10 @@ async function fetchBytes(url, expected, signal, onChunk) {
     try {
       chunk = await reader.read();
     } catch (e) {
-      throw transferError(signal, `${url}: the download broke off (${e.message ?? e})`);
+      throw guard.error(url, `${url}: the download broke off (${e.message ?? e})`);
     }
     if (chunk.done) break;
+    guard.kick();
     if (at + chunk.value.length > expected) {
       reader.cancel();
       throw new UniVidError('INTEGRITY', `${url} is larger than the ${expected} bytes its manifest states`);
@@ -95,13 +133,13 @@ async function fetchBytes(url, expected, signal, onChunk) {
  * Resolves `understanding` as soon as the model can classify / describe / ask, and `complete`
  * when generation works too.
  */
-export function streamModel(engine, baseUrl, { onProgress = () => {}, signal, cache: useCache = true } = {}) {
+export function streamModel(engine, baseUrl, { onProgress = () => {}, signal, cache: useCache = true, stallTimeoutMs = STALL_TIMEOUT_MS } = {}) {
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
   const emit = (event) => { try { onProgress(event); } catch { /* a throwing listener must not break loading */ } };
   let understandingReady;
   const understanding = new Promise((resolve, reject) => { understandingReady = { resolve, reject }; });
   const complete = (async () => {
-    const manifestBytes = await fetchManifest(`${base}manifest.json`, signal);
+    const manifestBytes = await fetchManifest(`${base}manifest.json`, signal, stallTimeoutMs);
     const { load, manifest, totalBytes } = await engineCall(() => engine.openManifest(manifestBytes));
     emit({ type: 'manifest', shards: manifest.shards.length, totalBytes, tensors: Object.keys(manifest.tensors).length, quant: manifest.quant });
     const cache = useCache ? await openCache(emit) : null;
@@ -113,7 +151,7 @@ export function streamModel(engine, baseUrl, { onProgress = () => {}, signal, ca
       let bytes = await cached(cache, shard.sha256);
       const fromCache = bytes !== null;
       if (!bytes) {
-        bytes = await fetchBytes(`${base}${shard.file}`, shard.bytes, signal, (loaded) => emit({
+        bytes = await fetchBytes(`${base}${shard.file}`, shard.bytes, signal, stallTimeoutMs, (loaded) => emit({
           type: 'bytes', index, file: shard.file, loaded, total: shard.bytes,
           overallLoaded: done + loaded, overallTotal: totalBytes,
         }));
@@ -137,9 +175,18 @@ export function streamModel(engine, baseUrl, { onProgress = () => {}, signal, ca
 }
 
 /** The manifest: small, size unknown in advance, refused above 16 MiB like the engine does. */
-async function fetchManifest(url, signal) {
-  const response = await open(url, signal);
-  const length = Number(response.headers.get('content-length') ?? 0);
-  if (length > 16 << 20) throw new UniVidError('INTEGRITY', `${url} is ${length} bytes: not a manifest`);
-  return new Uint8Array(await response.arrayBuffer());
+async function fetchManifest(url, signal, stallMs) {
+  const guard = transferGuard(signal, stallMs);
+  try {
+    const response = await open(url, guard);
+    const length = Number(response.headers.get('content-length') ?? 0);
+    if (length > 16 << 20) throw new UniVidError('INTEGRITY', `${url} is ${length} bytes: not a manifest`);
+    try {
+      return new Uint8Array(await response.arrayBuffer());
+    } catch (e) {
+      throw guard.error(url, `${url}: the download broke off (${e.message ?? e})`);
+    }
+  } finally {
+    guard.stop();
+  }
 }

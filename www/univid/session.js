@@ -105,12 +105,12 @@ export class LocalSession {
   }
 
   /** Creates the engine, starts streaming `url`; resolves once understanding works. */
-  static async open(url, { backend = 'auto', measure = false, onProgress, signal, cache = true } = {}) {
+  static async open(url, { backend = 'auto', measure = false, onProgress, signal, cache = true, stallTimeoutMs } = {}) {
     wasmReady ??= init();
     await wasmReady;
     const choice = await chooseBackend(backend, measure);
     const engine = await engineCall(() => createEngine(choice.backend));
-    const { understanding, complete } = streamModel(engine, url, { onProgress, signal, cache });
+    const { understanding, complete } = streamModel(engine, url, { onProgress, signal, cache, stallTimeoutMs });
     complete.catch(() => {}); // reported through `understanding`, or when generating
     const manifest = await understanding;
     return { session: new LocalSession(engine), manifest, backend: choice.backend, reason: choice.reason, complete };

@@ -15,12 +15,12 @@ function errorContent(e) {
   return { name: e?.name, code: e?.code ?? 'INTERNAL', detail: e?.detail, message: e?.message ?? String(e) };
 }
 
-async function open(id, { url, backend, measure, cache }) {
+async function open(id, { url, backend, measure, cache, stallTimeoutMs }) {
   const controller = new AbortController();
   aborts.set(id, controller);
   try {
     const onProgress = (event) => postMessage({ kind: 'progress', id, content: event });
-    const opened = await LocalSession.open(url, { backend, measure, cache, onProgress, signal: controller.signal });
+    const opened = await LocalSession.open(url, { backend, measure, cache, stallTimeoutMs, onProgress, signal: controller.signal });
     session?.dispose();
     session = opened.session;
     opened.complete.then(
