@@ -44,7 +44,7 @@ async function load() {
     digits = new Uint8Array(await (await fetch('digits-test.bin')).arrayBuffer());
     const steps = model.manifest.meta?.training?.step ?? '?';
     setStatus(`Loaded (${model.backend}, trained ${steps} steps). Backend: ${model.backendReason}.`);
-    for (const id of ['sample', 'ask', 'file']) $(id).disabled = false;
+    for (const id of ['sample', 'ask', 'file', 'timeline-file', 'timeline']) $(id).disabled = false;
     model.fullyLoaded.then(() => { $('generate').disabled = false; }, (e) => setStatus(`Generation unavailable: ${e.message}`));
     await newSample();
     await buildLibrary();
@@ -114,13 +114,65 @@ async function understand(shown) {
   play($('clip'), clip);
   $('caption').textContent = '…';
   $('caption').textContent = await model.describe(clip);
+  speak($('caption').textContent);
   const result = await model.classify(clip);
   $('classes').textContent = result.digits
     .map((d) => `${d.digit} (${(d.probability * 100).toFixed(0)} %) ${d.motion} (${(d.motion_probability * 100).toFixed(0)} %)`)
     .join(', ');
 }
 
+/** Reads `text` aloud when the visitor asked for it (and the browser can). */
+function speak(text) {
+  if (!$('speak').checked || !globalThis.speechSynthesis) return;
+  speechSynthesis.cancel();
+  speechSynthesis.speak(new SpeechSynthesisUtterance(text));
+}
+
+/** Describes the chosen video window by window; attaches the cues as a descriptions track. */
+async function describeLongVideo() {
+  const file = $('timeline-file').files[0];
+  if (!file) {
+    $('timeline-status').textContent = 'Choose a video first.';
+    return;
+  }
+  $('timeline').disabled = true;
+  const list = $('cues');
+  list.replaceChildren();
+  try {
+    const window = Number($('timeline-window').value);
+    const { cues, vtt } = await model.describeTimeline(file, {
+      window,
+      onCue: (cue, i, count) => {
+        $('timeline-status').textContent = `Described ${i + 1} of ${count} windows…`;
+        const item = document.createElement('li');
+        item.textContent = `${cue.start.toFixed(1)}–${cue.end.toFixed(1)} s: ${cue.text}`;
+        list.append(item);
+      },
+    });
+    const video = $('timeline-video');
+    video.querySelectorAll('track').forEach((t) => t.remove());
+    if (video.src) URL.revokeObjectURL(video.src);
+    video.src = URL.createObjectURL(file);
+    const track = Object.assign(document.createElement('track'), {
+      kind: 'descriptions', srclang: 'en', label: 'Descriptions', default: true,
+      src: URL.createObjectURL(new Blob([vtt], { type: 'text/vtt' })),
+    });
+    video.append(track);
+    video.hidden = false;
+    const link = $('save-vtt');
+    if (link.href) URL.revokeObjectURL(link.href);
+    link.href = URL.createObjectURL(new Blob([vtt], { type: 'text/vtt' }));
+    link.hidden = false;
+    $('timeline-status').textContent = `${cues.length} descriptions, one per ${window} s, attached to the video as a descriptions track.`;
+  } catch (e) {
+    $('timeline-status').textContent = e.message ?? String(e);
+  } finally {
+    $('timeline').disabled = false;
+  }
+}
+
 $('load').addEventListener('click', load);
+$('timeline-form').addEventListener('submit', (event) => { event.preventDefault(); describeLongVideo(); });
 $('sample').addEventListener('click', newSample);
 $('file').addEventListener('change', ownVideo);
 $('ask-form').addEventListener('submit', async (event) => {

@@ -65,8 +65,29 @@ test('demo loads the shipped model on CPU, describes a sample clip, searches and
   const gif = fs.readFileSync(await download.path());
   assert.equal(gif.subarray(0, 6).toString(), 'GIF89a', 'the saved file is a GIF');
   assert.match(download.suggestedFilename(), /^digit-\d-moves-.*\.gif$/);
+  // Describe a longer video: two sample clips back to back as a 4 s WebM, described every 2 s.
+  const webm = await page.evaluate(async () => {
+    const { Clip } = await import('./univid/index.js');
+    const { sampleClip } = await import('./pkg/univid.js');
+    const digits = new Uint8Array(await (await fetch('digits-test.bin')).arrayBuffer());
+    const pixels = new Uint8Array(40 * 4096);
+    pixels.set(sampleClip(digits, 'test', 3, 0).pixels, 0);
+    pixels.set(sampleClip(digits, 'test', 3, 1).pixels, 20 * 4096);
+    const blob = await Clip.fromPixels(pixels, { frames: 40, size: 64 }).toWebM();
+    return Array.from(new Uint8Array(await blob.arrayBuffer()));
+  });
+  await page.setInputFiles('#timeline-file', { name: 'two-clips.webm', mimeType: 'video/webm', buffer: Buffer.from(webm) });
+  await page.click('#timeline');
+  await page.waitForFunction(() => /descriptions, one per/.test(document.querySelector('#timeline-status').textContent), null, { timeout: 120_000 });
+  const cues = await page.$$eval('#cues li', (items) => items.map((li) => li.textContent));
+  console.log(`timeline: ${cues.join(' | ')}`);
+  assert.equal(cues.length, 2);
+  assert.ok(cues.every((c) => /^\d+\.\d–\d+\.\d s: digit \d/.test(c)), cues.join(' | '));
+  assert.equal(await page.$eval('#timeline-video track', (t) => t.kind), 'descriptions');
+  assert.equal(await page.isVisible('#save-vtt'), true);
   await page.screenshot({ path: `${ARTIFACTS}/demo-cpu.png`, fullPage: true });
-  const foreign = requests.filter((u) => !u.startsWith(base) && !u.startsWith('data:'));
+  // blob: URLs of this origin are the page's own data (videos, VTT, GIF), not requests.
+  const foreign = requests.filter((u) => !u.startsWith(base) && !u.startsWith('data:') && !u.startsWith(`blob:${base}`));
   assert.deepEqual(foreign, [], 'no request leaves for another host');
   assert.deepEqual(violations, [], 'nothing was blocked by the Content-Security-Policy');
 });

@@ -152,8 +152,8 @@ function once(target, ok, timeoutMs, what) {
   });
 }
 
-/** Frames of a `<video>`, File or Blob, sampled evenly over its duration. */
-async function videoFrames(source, frames, size) {
+/** A `<video>` (or one made for a File/Blob) with its metadata read; `revoke()` when done. */
+export async function openVideo(source) {
   const { video, revoke } = await videoFrom(source);
   try {
     if (video.readyState < 1) await once(video, 'loadedmetadata', 10_000, 'reading the video');
@@ -165,25 +165,35 @@ async function videoFrames(source, frames, size) {
       duration = video.duration;
     }
     if (!(duration > 0) || !video.videoWidth) throw new UniVidError('BAD_INPUT', 'the video has no decodable frames');
-    const times = evenly(frames, frames).map((i) => (duration * (i + 0.5)) / frames);
-    const pixels = new Uint8Array(frames * size * size);
-    for (const [i, t] of times.entries()) {
-      video.currentTime = t;
-      await once(video, 'seeked', 10_000, `seeking to ${t.toFixed(2)} s`);
-      pixels.set(grayFrame(video, size), i * size * size);
-    }
-    return { pixels, report: { source: 'video', duration, width: video.videoWidth, height: video.videoHeight, times } };
-  } finally {
+    return { video, duration, revoke };
+  } catch (e) {
     revoke();
+    throw e;
   }
+}
+
+/** `frames` frames of an open video sampled evenly over [start, end) seconds (frame centres). */
+export async function sampleVideo({ video, duration }, frames, size, start = 0, end = duration) {
+  if (!(start >= 0 && end > start && end <= duration + 1e-6)) {
+    throw new UniVidError('BAD_INPUT', `the time range ${start}–${end} s is not inside the video (0–${duration.toFixed(2)} s)`);
+  }
+  const times = evenly(frames, frames).map((i) => start + ((end - start) * (i + 0.5)) / frames);
+  const pixels = new Uint8Array(frames * size * size);
+  for (const [i, t] of times.entries()) {
+    video.currentTime = t;
+    await once(video, 'seeked', 10_000, `seeking to ${t.toFixed(2)} s`);
+    pixels.set(grayFrame(video, size), i * size * size);
+  }
+  return { clip: new Clip(pixels, frames, size), report: { source: 'video', duration, width: video.videoWidth, height: video.videoHeight, times } };
 }
 
 /**
  * Converts real input to the model's clip: `frames` grayscale frames of `size`×`size`, sampled
- * evenly from a `<video>`, File/Blob (video), or an array of ImageData / canvases / images.
+ * evenly from a `<video>`, File/Blob (video; `start`/`end` in seconds pick a part of it), or an
+ * array of ImageData / canvases / images.
  * Returns `{ clip, report }`; the report says what was done (source size, frames picked, times).
  */
-Clip.from = async function from(source, { frames = 20, size = 64 } = {}) {
+Clip.from = async function from(source, { frames = 20, size = 64, start, end } = {}) {
   if (!Number.isInteger(frames) || frames < 1 || frames > 1000) throw new UniVidError('BAD_INPUT', `frames must be in 1..=1000, got ${frames}`);
   if (Array.isArray(source)) {
     if (source.length === 0) throw new UniVidError('BAD_INPUT', 'no frames given');
@@ -204,8 +214,13 @@ Clip.from = async function from(source, { frames = 20, size = 64 } = {}) {
     return { clip: new Clip(pixels, frames, size), report: { source: 'frames', count: source.length, picked, width: w, height: h, converted: `grayscale ${size}×${size}` } };
   }
   if ((globalThis.Blob && source instanceof Blob) || isVideoElement(source)) {
-    const { pixels, report } = await videoFrames(source, frames, size);
-    return { clip: new Clip(pixels, frames, size), report: { ...report, converted: `grayscale ${size}×${size}` } };
+    const opened = await openVideo(source);
+    try {
+      const { clip, report } = await sampleVideo(opened, frames, size, start, end);
+      return { clip, report: { ...report, converted: `grayscale ${size}×${size}` } };
+    } finally {
+      opened.revoke();
+    }
   }
   throw new UniVidError('BAD_INPUT', 'expected a <video>, a File/Blob, or an array of ImageData / canvases');
 };

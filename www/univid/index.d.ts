@@ -40,6 +40,10 @@ export interface LoadOptions {
 }
 
 export interface DigitGuess { digit: number; probability: number; motion: Motion; motion_probability: number }
+export interface Cue { start: number; end: number; text: string }
+/** WebVTT text of cues (seconds). */
+export function toVtt(cues: Cue[]): string;
+
 export interface Classification { digits: DigitGuess[]; digit_probabilities: number[] }
 
 export interface GenerateOptions {
@@ -59,7 +63,7 @@ export class Clip {
   readonly size: number;
   static fromPixels(pixels: Uint8Array, shape: { frames: number; size: number }): Clip;
   /** Samples `frames` frames evenly from a video or frame list, converts to grayscale size×size. */
-  static from(source: ClipSource, options?: { frames?: number; size?: number }): Promise<{ clip: Clip; report: ClipReport }>;
+  static from(source: ClipSource, options?: { frames?: number; size?: number; start?: number; end?: number }): Promise<{ clip: Clip; report: ClipReport }>;
   toImageData(frame: number): ImageData;
   drawTo(canvas: HTMLCanvasElement | OffscreenCanvas, frame: number): void;
   /** Animated, looping GIF (256 grays, exact pixels); works in workers too. */
@@ -96,6 +100,8 @@ export class UniVid {
   /** This model's retrieval space (indexes from another model are refused). */
   readonly space: string;
   readonly fullyLoaded: Promise<true>;
+  /** Audio description: a caption per `window` seconds (default 2) as cues + WebVTT text. */
+  describeTimeline(video: HTMLVideoElement | Blob, options?: { window?: number; frames?: number; onCue?: (cue: Cue, index: number, count: number) => void; signal?: AbortSignal }): Promise<{ cues: Cue[]; vtt: string }>;
   classify(clip: Clip): Promise<Classification>;
   describe(clip: Clip): Promise<string>;
   ask(clip: Clip, question: string): Promise<string>;

@@ -12,8 +12,9 @@ import { LocalSession } from './session.js';
 import { WorkerSession } from './remote.js';
 import { Clip } from './clip.js';
 import { EmbeddingIndex, modelSpace } from './search.js';
+import { describeTimeline, toVtt } from './timeline.js';
 
-export { UniVidError, Clip, EmbeddingIndex };
+export { UniVidError, Clip, EmbeddingIndex, toVtt };
 
 export class UniVid {
   #session;
@@ -93,6 +94,15 @@ export class UniVid {
   /** A caption in the model's grammar. */
   async describe(clip) {
     return this.#call('describe', [this.#pixels(clip)]);
+  }
+
+  /**
+   * Audio description of a longer video (`<video>`, File or Blob): a caption per `window` seconds
+   * (default 2) as cues and as WebVTT text for a `<track kind="descriptions">`.
+   * @returns {Promise<{ cues: { start: number, end: number, text: string }[], vtt: string }>}
+   */
+  async describeTimeline(video, { window, frames = this.frames, onCue, signal } = {}) {
+    return describeTimeline((clip) => this.describe(clip), video, { window, frames, size: this.size, onCue, signal });
   }
 
   /** Answers a question in the model's vocabulary (unknown words → OUT_OF_VOCABULARY). */

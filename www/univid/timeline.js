@@ -1,0 +1,46 @@
+// Audio description for a longer video: describe it window by window and write the captions as
+// WebVTT cues, the format a `<track kind="descriptions">` carries so screen readers announce them
+// while the video plays.
+
+import { UniVidError, aborted } from './errors.js';
+import { openVideo, sampleVideo } from './clip.js';
+
+/**
+ * Describes `source` (a `<video>`, File or Blob) every `window` seconds with `describe(clip)`.
+ * Resolves `{ cues: [{ start, end, text }], vtt }`; `onCue(cue, i, count)` reports each one.
+ */
+export async function describeTimeline(describe, source, { window = 2, frames = 20, size = 64, onCue, signal } = {}) {
+  if (!(typeof window === 'number' && window >= 0.1 && window <= 600)) {
+    throw new UniVidError('BAD_INPUT', `window must be a number of seconds in 0.1..=600, got ${window}`);
+  }
+  const opened = await openVideo(source);
+  try {
+    const count = Math.max(1, Math.round(opened.duration / window));
+    const step = opened.duration / count; // equal windows that cover the whole video
+    const cues = [];
+    for (let i = 0; i < count; i++) {
+      if (signal?.aborted) throw aborted();
+      const start = i * step;
+      const end = i === count - 1 ? opened.duration : (i + 1) * step;
+      const { clip } = await sampleVideo(opened, frames, size, start, end);
+      const cue = { start, end, text: await describe(clip, signal) };
+      cues.push(cue);
+      try { onCue?.(cue, i, count); } catch { /* a throwing listener does not stop the work */ }
+    }
+    return { cues, vtt: toVtt(cues) };
+  } finally {
+    opened.revoke();
+  }
+}
+
+/** WebVTT text of `cues` ({ start, end, text }, seconds). */
+export function toVtt(cues) {
+  const body = cues.map((c, i) => `${i + 1}\n${timestamp(c.start)} --> ${timestamp(c.end)}\n${c.text.replace(/-->/g, '→')}\n`);
+  return ['WEBVTT', '', ...body].join('\n');
+}
+
+function timestamp(seconds) {
+  const ms = Math.round(seconds * 1000);
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+  return `${pad(Math.floor(ms / 3_600_000))}:${pad(Math.floor(ms / 60_000) % 60)}:${pad(Math.floor(ms / 1000) % 60)}.${pad(ms % 1000, 3)}`;
+}
