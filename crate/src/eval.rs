@@ -3,7 +3,7 @@
 
 use crate::data::{caption, question_answer, Clip, Motion, QuestionKind, Split, Tokenizer, Truth, World};
 use crate::judge::{frechet_distance, Judge, Tally};
-use crate::model::{no_progress, DecodeOptions, GenerateOptions, Result, UniVid};
+use crate::model::{no_progress, rank_by_similarity, DecodeOptions, GenerateOptions, Result, UniVid};
 use rand::SeedableRng;
 use serde_json::{json, Value};
 
@@ -205,10 +205,7 @@ pub async fn retrieval(model: &UniVid, world: &World, n: u64, seed: u64) -> Resu
 
 /// Candidates by descending dot product with `query`.
 fn ranked(query: &[f32], candidates: &[Vec<f32>]) -> Vec<usize> {
-    let score = |c: &Vec<f32>| query.iter().zip(c).map(|(a, b)| a * b).sum::<f32>();
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by(|&a, &b| score(&candidates[b]).total_cmp(&score(&candidates[a])));
-    order
+    rank_by_similarity(query, candidates).into_iter().map(|(i, _)| i).collect()
 }
 
 /// 1-based rank of the first candidate `relevant` accepts.

@@ -141,3 +141,20 @@ fn a_generation_stops_when_its_progress_callback_says_so() {
     assert!(matches!(err, ModelError::Cancelled { step: 1, .. }));
     assert!(pollster::block_on(model.generate("digit 3 moves left", options, &mut no_progress)).is_ok(), "still usable");
 }
+
+#[test]
+fn a_longer_clip_is_described_window_by_window() {
+    let model = tiny();
+    let long = {
+        let pixels: Vec<u8> = (0..45 * 64 * 64).map(|i| ((i as u32 * 2654435761u32) >> 24) as u8).collect();
+        Clip::new(45, 64, 64, pixels).unwrap()
+    };
+    let cues = pollster::block_on(model.describe_windows(&long, 20, 10.0)).unwrap();
+    let times: Vec<(f64, f64)> = cues.iter().map(|c| (c.start, c.end)).collect();
+    assert_eq!(times, [(0.0, 2.0), (2.0, 4.0), (4.0, 4.5)], "the last window is the 5 frames left");
+    // Each cue is what describing that window on its own gives.
+    let first = Clip::new(20, 64, 64, long.pixels[..20 * 4096].to_vec()).unwrap();
+    assert_eq!(cues[0].text, pollster::block_on(model.describe(&first, DecodeOptions::default())).unwrap());
+    assert!(pollster::block_on(model.describe_windows(&long, 0, 10.0)).is_err());
+    assert!(pollster::block_on(model.describe_windows(&long, 20, 0.0)).is_err());
+}

@@ -4,10 +4,13 @@ use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use burn::tensor::Device;
-use univid::data::{caption, write_record, Clip, Digits, RecordLayout, Split, World, WorldConfig};
+use univid::data::{caption, webvtt, write_record, Clip, Digits, RecordLayout, Split, World, WorldConfig};
 use univid::judge::Judge;
-use univid::model::{gate_row, run_probe, Modality, ModelConfig, Task, UniVid, Weights};
+use univid::model::{gate_row, rank_by_similarity, run_probe, DecodeOptions, Modality, ModelConfig, Task, UniVid, Weights};
 use univid::pack::{Group, Scheme};
+
+/// Most frames the CLI reads from one clip file (a GIF or a folder of PNG frames).
+const MAX_CLI_FRAMES: usize = 10_000;
 
 #[derive(Parser)]
 #[command(name = "univid", version, about = "UniVid: understand and generate Moving MNIST video")]
@@ -101,6 +104,18 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Caption a clip (GIF or folder of PNG frames). With `--window N`: describe every N frames of
+    /// a longer clip and print WebVTT audio-description cues (times from `--fps`).
+    Describe {
+        #[arg(long, default_value = "models/univid-small-int8")]
+        model: PathBuf,
+        clip: PathBuf,
+        #[arg(long)]
+        window: Option<usize>,
+        /// Frames per second of the clip, for the cue times.
+        #[arg(long, default_value_t = 10.0)]
+        fps: f64,
+    },
     /// Rank clips (GIFs or folders of PNG frames) by how well they match a text query, e.g.
     /// `univid search --query "digit 7 moves left" clips/*.gif`.
     Search {
@@ -190,18 +205,27 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Probe { backend } => {
             println!("{}", serde_json::to_string(&pollster::block_on(run_probe(&device(&backend)?))?)?);
         }
+        Command::Describe { model, clip, window, fps } => {
+            let (config, univid, _) = load_model_dir(&model)?;
+            let clip = Clip::read(&clip, MAX_CLI_FRAMES)?;
+            match window {
+                None => {
+                    let clip = clip.resized(config.frames, config.size, config.size)?;
+                    println!("{}", pollster::block_on(univid.describe(&clip, DecodeOptions::default()))?);
+                }
+                Some(n) => print!("{}", webvtt(&pollster::block_on(univid.describe_windows(&clip, n, fps))?)),
+            }
+        }
         Command::Search { model, query, k, clips } => {
             let (config, univid, _) = load_model_dir(&model)?;
             let q = pollster::block_on(univid.embed_query(&query))?;
-            let mut scored = Vec::new();
+            let mut embeddings = Vec::new();
             for path in &clips {
-                let clip = Clip::read(path, 10_000)?.resized(config.frames, config.size, config.size)?;
-                let v = pollster::block_on(univid.embed_clip(&clip))?;
-                scored.push((q.iter().zip(&v).map(|(a, b)| a * b).sum::<f32>(), path));
+                let clip = Clip::read(path, MAX_CLI_FRAMES)?.resized(config.frames, config.size, config.size)?;
+                embeddings.push(pollster::block_on(univid.embed_clip(&clip))?);
             }
-            scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-            for (score, path) in scored.iter().take(k) {
-                println!("{score:.3}  {}", path.display());
+            for (i, score) in rank_by_similarity(&q, &embeddings).into_iter().take(k) {
+                println!("{score:.3}  {}", clips[i].display());
             }
         }
         Command::Bench { model, backend, runs, steps } => {
@@ -218,7 +242,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Judge { clip, caption, classifier } => {
             let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;
-            let clip = Clip::read(&clip, 10_000)?.resized(20, 64, 64)?;
+            let clip = Clip::read(&clip, MAX_CLI_FRAMES)?.resized(20, 64, 64)?;
             let verdict = pollster::block_on(judge.check(&clip, &caption))?;
             println!("{}", serde_json::to_string_pretty(&verdict)?);
         }

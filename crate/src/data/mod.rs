@@ -9,6 +9,7 @@ mod digits;
 mod error;
 mod language;
 mod records;
+mod vtt;
 mod world;
 
 pub use clip::Clip;
@@ -19,4 +20,5 @@ pub use language::{
     caption, question_answer, Motion, Place, QuestionKind, Token, Tokenizer, MAX_TEXT_TOKENS,
 };
 pub use records::{write_record, RecordLayout};
+pub use vtt::{webvtt, Cue};
 pub use world::{DigitTruth, MotionSampling, Truth, World, WorldConfig};

@@ -47,7 +47,7 @@ mod weights;
 
 pub use config::{gate_row, Modality, ModelConfig, Task, TASKS};
 pub use error::{ModelError, Result};
-pub use pipelines::{no_progress, Classification, DecodeOptions, DigitGuess, GenerateOptions, OnStep, MAX_STEPS};
+pub use pipelines::{no_progress, rank_by_similarity, Classification, DecodeOptions, DigitGuess, GenerateOptions, OnStep, MAX_STEPS};
 pub use probe::{probe_clip, probe_difference, run_probe, Probe, PROBE_SEED};
 pub use sequence::Layout;
 pub use univid::UniVid;

@@ -8,7 +8,7 @@ use super::error::{ModelError, Result};
 use super::sequence::{self, Layout};
 use super::univid::{Cache, UniVid};
 use super::video::{gaussian, patchify, unpatchify};
-use crate::data::{parse_caption, Clip, Motion, Tokenizer, EOS_TOKEN};
+use crate::data::{parse_caption, Clip, Cue, Motion, Tokenizer, EOS_TOKEN};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::Tensor;
 use rand::{Rng, SeedableRng};
@@ -139,6 +139,24 @@ impl UniVid {
         let video = self.embed_video(&patchify(clip, &self.config), &vec![0.0; n]);
         let (h, _) = self.trunk(video, &sequence::video_only(n), None);
         read(self.video_embedding(h)).await
+    }
+
+    /// Audio description of a longer clip: a caption for every `window` frames (the last window
+    /// may be shorter), each resampled to the model's clip, timed at `fps` frames per second.
+    pub async fn describe_windows(&self, clip: &Clip, window: usize, fps: f64) -> Result<Vec<Cue>> {
+        if window == 0 || !(fps > 0.0 && fps.is_finite()) {
+            return Err(ModelError::Input(format!("window must be ≥ 1 frame and fps positive (got {window}, {fps})")));
+        }
+        let (frames, side) = (self.config.frames, self.config.size);
+        let mut cues = Vec::new();
+        for start in (0..clip.frames).step_by(window) {
+            let count = window.min(clip.frames - start);
+            let pixels = clip.pixels[start * clip.frame_len()..(start + count) * clip.frame_len()].to_vec();
+            let part = Clip::new(count, clip.height, clip.width, pixels)?.resized(frames, side, side)?;
+            let text = self.describe(&part, DecodeOptions::default()).await?;
+            cues.push(Cue { start: start as f64 / fps, end: (start + count) as f64 / fps, text });
+        }
+        Ok(cues)
     }
 
     /// A query's retrieval vector: a caption ("digit 3 moves up while digit 7 moves left") or a part
@@ -335,4 +353,13 @@ fn classification(presence: Vec<f32>, motion: &[f32]) -> Classification {
         })
         .collect();
     Classification { digits, digit_probabilities: presence }
+}
+
+/// Candidates (unit embeddings) ranked by dot product with `query` (a unit embedding): `(index,
+/// score)`, best first. The one ranking shared by search, the CLI and the retrieval evaluation.
+pub fn rank_by_similarity(query: &[f32], candidates: &[Vec<f32>]) -> Vec<(usize, f32)> {
+    let mut scored: Vec<(usize, f32)> =
+        candidates.iter().enumerate().map(|(i, c)| (i, query.iter().zip(c).map(|(a, b)| a * b).sum())).collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    scored
 }
