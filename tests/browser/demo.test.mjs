@@ -91,3 +91,27 @@ test('demo loads the shipped model on CPU, describes a sample clip, searches and
   assert.deepEqual(foreign, [], 'no request leaves for another host');
   assert.deepEqual(violations, [], 'nothing was blocked by the Content-Security-Policy');
 });
+
+test('accessibility: axe-core finds no serious or critical violation in the used page, at desktop and phone width', { timeout: 120_000 }, async () => {
+  // Runs on the page the first test left with every section filled in (clip, search, timeline, generation).
+  const axe = fs.readFileSync(`${ROOT}node_modules/axe-core/axe.min.js`, 'utf8');
+  const audit = async () => {
+    await page.evaluate(axe);
+    return page.evaluate(async () => {
+      const result = await globalThis.axe.run(document, { resultTypes: ['violations'] });
+      // `rulesPassed` shows the audit really ran (an empty list alone would not).
+      return { rulesPassed: result.passes.length, violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })) };
+    });
+  };
+  const desktop = await audit();
+  await page.setViewportSize({ width: 390, height: 844 });
+  const phone = await audit();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await page.screenshot({ path: `${ARTIFACTS}/demo-phone.png`, fullPage: true });
+  console.log(`axe violations: desktop ${JSON.stringify(desktop)}; phone ${JSON.stringify(phone)}; horizontal overflow at 390 px: ${overflow} px`);
+  const serious = (audit) => audit.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.ok(desktop.rulesPassed > 10 && phone.rulesPassed > 10, 'axe ran its rules');
+  assert.deepEqual(serious(desktop), []);
+  assert.deepEqual(serious(phone), []);
+  assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px at phone width`);
+});
