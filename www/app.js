@@ -29,7 +29,7 @@ function onProgress(event) {
     $('shards').textContent = `${kib(event.overallLoaded)} of ${kib(event.overallTotal)}${event.fromCache ? ' (from cache)' : ''}`;
   } else if (event.type === 'group-ready') {
     $('groups').textContent = [$('groups').textContent, event.group].filter((s) => s && s !== '—').join(', ');
-    if (event.group === 'generate') $('generate').disabled = false;
+    if (event.group === 'generate') $('generate').disabled = $('continue').disabled = false;
   } else if (event.type === 'warning') {
     console.warn(event.message);
   }
@@ -45,7 +45,7 @@ async function load() {
     const steps = model.manifest.meta?.training?.step ?? '?';
     setStatus(`Loaded (${model.backend}, trained ${steps} steps). Backend: ${model.backendReason}.`);
     for (const id of ['sample', 'ask', 'file', 'timeline-file', 'timeline']) $(id).disabled = false;
-    model.fullyLoaded.then(() => { $('generate').disabled = false; }, (e) => setStatus(`Generation unavailable: ${e.message}`));
+    model.fullyLoaded.then(() => { $('generate').disabled = false; $('continue').disabled = false; }, (e) => setStatus(`Generation unavailable: ${e.message}`));
     await newSample();
     await buildLibrary();
   } catch (e) {
@@ -171,7 +171,27 @@ async function describeLongVideo() {
   }
 }
 
+/** Continues the clip shown in "Describe a clip" from its first half, beside the real one. */
+async function continueClip() {
+  $('continue').disabled = true;
+  try {
+    const framesIn = clip.frames / 2;
+    const continued = await model.continue(clip, {
+      framesIn, steps: Number($('continue-steps').value),
+      onStep: (step, steps) => { $('continue-status').textContent = `Step ${step} of ${steps}`; },
+    });
+    play($('continue-truth'), clip);
+    play($('continued'), continued);
+    $('continue-status').textContent = `Continued: frames ${framesIn + 1}–${clip.frames} are the model's.`;
+  } catch (e) {
+    $('continue-status').textContent = e.message ?? String(e);
+  } finally {
+    $('continue').disabled = false;
+  }
+}
+
 $('load').addEventListener('click', load);
+$('continue-form').addEventListener('submit', (event) => { event.preventDefault(); continueClip(); });
 $('timeline-form').addEventListener('submit', (event) => { event.preventDefault(); describeLongVideo(); });
 $('sample').addEventListener('click', newSample);
 $('file').addEventListener('change', ownVideo);

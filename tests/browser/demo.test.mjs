@@ -65,6 +65,9 @@ test('demo loads the shipped model on CPU, describes a sample clip, searches and
   const gif = fs.readFileSync(await download.path());
   assert.equal(gif.subarray(0, 6).toString(), 'GIF89a', 'the saved file is a GIF');
   assert.match(download.suggestedFilename(), /^digit-\d-moves-.*\.gif$/);
+  await page.fill('#continue-steps', '2');
+  await page.click('#continue');
+  await page.waitForFunction(() => /^Continued: frames 11–20/.test(document.querySelector('#continue-status').textContent), null, { timeout: 120_000 });
   // Describe a longer video: two sample clips back to back as a 4 s WebM, described every 2 s.
   const webm = await page.evaluate(async () => {
     const { Clip } = await import('./univid/index.js');
