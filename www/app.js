@@ -190,6 +190,9 @@ async function continueClip() {
   }
 }
 
+// Offline after the first visit (see sw.js); the page works without it too.
+navigator.serviceWorker?.register('sw.js').catch((e) => console.warn(`no offline support: ${e.message}`));
+
 $('load').addEventListener('click', load);
 $('continue-form').addEventListener('submit', (event) => { event.preventDefault(); continueClip(); });
 $('timeline-form').addEventListener('submit', (event) => { event.preventDefault(); describeLongVideo(); });
