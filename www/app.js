@@ -121,6 +121,16 @@ async function understand(shown) {
     .join(', ');
 }
 
+/** Flags words of the prompt the model does not know, as the visitor types. */
+function checkPrompt() {
+  if (!model) return;
+  const unknown = $('prompt').value.toLowerCase().split(/\s+/).filter((w) => w && !model.vocabulary.includes(w));
+  $('prompt').setAttribute('aria-invalid', String(unknown.length > 0));
+  $('prompt-error').textContent = unknown.length
+    ? `Unknown word${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}. The model knows: ${model.vocabulary.join(' ')}.`
+    : '';
+}
+
 /** Reads `text` aloud when the visitor asked for it (and the browser can). */
 function speak(text) {
   if (!$('speak').checked || !globalThis.speechSynthesis) return;
@@ -194,6 +204,7 @@ async function continueClip() {
 navigator.serviceWorker?.register('sw.js').catch((e) => console.warn(`no offline support: ${e.message}`));
 
 $('load').addEventListener('click', load);
+$('prompt').addEventListener('input', checkPrompt);
 $('continue-form').addEventListener('submit', (event) => { event.preventDefault(); continueClip(); });
 $('timeline-form').addEventListener('submit', (event) => { event.preventDefault(); describeLongVideo(); });
 $('sample').addEventListener('click', newSample);

@@ -58,6 +58,11 @@ test('demo loads the shipped model on CPU, describes a sample clip, searches and
   assert.equal(results.length, 6);
   assert.ok(results.every((label) => /^Result \d: digit /.test(label)), results.join(' | '));
   console.log(`search "digit 3 moves up": ${results.join(' | ')}`);
+  await page.fill('#prompt', 'digit 3 moves sideways');
+  assert.match(await page.textContent('#prompt-error'), /^Unknown word: sideways\. The model knows: /);
+  assert.equal(await page.getAttribute('#prompt', 'aria-invalid'), 'true');
+  await page.fill('#prompt', 'digit 3 moves left');
+  assert.equal(await page.textContent('#prompt-error'), '');
   await page.fill('#steps', '2');
   await page.click('#generate');
   await page.waitForFunction(() => document.querySelector('#generate-status').textContent === 'Done.', null, { timeout: 120_000 });
