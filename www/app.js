@@ -45,6 +45,7 @@ async function load() {
     const steps = model.manifest.meta?.training?.step ?? '?';
     setStatus(`Loaded (${model.backend}, trained ${steps} steps). Backend: ${model.backendReason}.`);
     for (const id of ['sample', 'ask', 'file', 'timeline-file', 'timeline']) $(id).disabled = false;
+    $('camera').disabled = !navigator.mediaDevices?.getUserMedia;
     model.fullyLoaded.then(() => { $('generate').disabled = false; $('continue').disabled = false; }, (e) => setStatus(`Generation unavailable: ${e.message}`));
     await newSample();
     await buildLibrary();
@@ -63,13 +64,40 @@ async function newSample() {
 
 async function ownVideo() {
   const file = $('file').files[0];
-  if (!file) return;
+  if (file) await describeVideo(file, file.name);
+}
+
+/** Records two seconds from the camera (nothing leaves the device) and describes them. */
+async function cameraVideo() {
+  $('camera').disabled = true;
+  let stream = null;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    $('file-report').textContent = 'Recording 2 s…';
+    const recorder = new MediaRecorder(stream);
+    const chunks = [];
+    recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
+    const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+    recorder.start();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    recorder.stop();
+    await stopped;
+    await describeVideo(new Blob(chunks, { type: recorder.mimeType }), 'camera recording');
+  } catch (e) {
+    $('file-report').textContent = `Camera: ${e.message ?? e}`;
+  } finally {
+    stream?.getTracks().forEach((t) => t.stop());
+    $('camera').disabled = false;
+  }
+}
+
+async function describeVideo(file, name) {
   try {
     const { clip: converted, report } = await UniVid.clipFrom(file, { frames: model.frames, size: model.size });
     $('truth').textContent = 'unknown (your video)';
     $('file-report').textContent = `Sampled ${converted.frames} frames over ${report.duration.toFixed(1)} s of a ${report.width}×${report.height} video, converted to ${report.converted}. The model only knows moving handwritten digits.`;
     await understand(converted);
-    if (library.index) addToLibrary(converted, `your video ${file.name}`, await model.embed(converted));
+    if (library.index) addToLibrary(converted, `your video ${name}`, await model.embed(converted));
   } catch (e) {
     $('file-report').textContent = e.message ?? String(e);
   }
@@ -204,6 +232,7 @@ async function continueClip() {
 navigator.serviceWorker?.register('sw.js').catch((e) => console.warn(`no offline support: ${e.message}`));
 
 $('load').addEventListener('click', load);
+$('camera').addEventListener('click', cameraVideo);
 $('prompt').addEventListener('input', checkPrompt);
 $('continue-form').addEventListener('submit', (event) => { event.preventDefault(); continueClip(); });
 $('timeline-form').addEventListener('submit', (event) => { event.preventDefault(); describeLongVideo(); });

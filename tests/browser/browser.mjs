@@ -13,6 +13,8 @@ export async function launch() {
       '--headless=new', '--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan',
       '--use-webgpu-adapter=swiftshader', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run',
+      // A synthetic camera that needs no permission prompt (the demo's camera recording).
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
     ],
   });
 }

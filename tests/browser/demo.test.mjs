@@ -70,6 +70,11 @@ test('demo loads the shipped model on CPU, describes a sample clip, searches and
   const gif = fs.readFileSync(await download.path());
   assert.equal(gif.subarray(0, 6).toString(), 'GIF89a', 'the saved file is a GIF');
   assert.match(download.suggestedFilename(), /^digit-\d-moves-.*\.gif$/);
+  await page.click('#camera');
+  await page.waitForFunction(() => /^Sampled 20 frames over [\d.]+ s of a \d+×\d+ video/.test(document.querySelector('#file-report').textContent), null, { timeout: 60_000 });
+  await page.waitForFunction(() => /^digit \d/.test(document.querySelector('#caption').textContent), null, { timeout: 60_000 });
+  console.log(`camera: ${await page.textContent('#file-report')} → ${await page.textContent('#caption')}`);
+  await page.click('#sample'); // back to a sample clip for the continue section
   await page.fill('#continue-steps', '2');
   await page.click('#continue');
   await page.waitForFunction(() => /^Continued: frames 11–20/.test(document.querySelector('#continue-status').textContent), null, { timeout: 120_000 });
