@@ -40,41 +40,17 @@ for (const backend of backends) {
 console.log(JSON.stringify(report, null, 2));
 
 async function loadOnly({ pack, backend }) {
-  const { UniVid } = await import('/www/univid/index.js');
-  const shards = { fetched: 0, fromCache: 0, totalBytes: 0 };
-  const started = performance.now();
-  const model = await UniVid.load(`/${pack}`, {
-    backend, worker: false,
-    onProgress: (e) => {
-      if (e.type === 'manifest') shards.totalBytes = e.totalBytes;
-      if (e.type === 'shard-done') shards[e.fromCache ? 'fromCache' : 'fetched'] += 1;
-    },
-  });
-  const understandReadyMs = performance.now() - started;
-  await model.fullyLoaded;
-  return { understandReadyMs, fullyLoadedMs: performance.now() - started, shards };
+  const { timedLoad } = await import('/tests/browser/timed-load.js');
+  const { model: _, ...timing } = await timedLoad(pack, backend);
+  return timing;
 }
 
 async function measure({ pack, runs, steps, backend, only }) {
-  const { UniVid, Clip } = await import('/www/univid/index.js');
+  const { Clip } = await import('/www/univid/index.js');
   const { default: init, sampleClip } = await import('/www/pkg/univid.js');
   const wasm = await init();
-  const load = async (cache) => {
-    const shards = { fetched: 0, fromCache: 0, totalBytes: 0 };
-    const started = performance.now();
-    // In-thread (worker: false) so the page can read the wasm heap.
-    const model = await UniVid.load(`/${pack}`, {
-      backend, worker: false, cache,
-      onProgress: (e) => {
-        if (e.type === 'manifest') shards.totalBytes = e.totalBytes;
-        if (e.type === 'shard-done') shards[e.fromCache ? 'fromCache' : 'fetched'] += 1;
-      },
-    });
-    const understandReadyMs = performance.now() - started;
-    await model.fullyLoaded;
-    return { model, understandReadyMs, fullyLoadedMs: performance.now() - started, shards };
-  };
-  const cold = await load(true); // a fresh profile: every shard from the network, then cached
+  const { timedLoad, peakMemoryDuring } = await import('/tests/browser/timed-load.js');
+  const cold = await timedLoad(pack, backend); // a fresh profile: every shard from the network, then cached
   const model = cold.model;
   const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
   const sample = sampleClip(digits, 'test', 0, 0);
@@ -100,6 +76,8 @@ async function measure({ pack, runs, steps, backend, only }) {
   await time('generate', () => model.generate(sample.caption, { steps, guidance: 2.0, seed: 0 }));
   await time('continue', () => model.continue(clip, { framesIn: 10, steps, seed: 0 })); // keeps frames 0-9
   for (const task of ['generate', 'continue']) if (latency[task]) latency[task].per_step_ms = latency[task].median_ms / steps;
+  // Memory while generating: the JS heap (Chromium's performance.memory) and the wasm memory.
+  const duringGenerate = await peakMemoryDuring(() => model.generate(sample.caption, { steps, guidance: 2.0, seed: 0 }), wasm.memory);
   const strip = ({ model: _, ...rest }) => rest;
   return {
     backend: model.backend, backendReason: model.backendReason,
@@ -108,6 +86,7 @@ async function measure({ pack, runs, steps, backend, only }) {
     memory: {
       wasmHeapAfterLoadBytes: heapBefore, peakWasmHeapBytes: wasm.memory.buffer.byteLength,
       jsHeapBytes: performance.memory?.usedJSHeapSize ?? null,
+      duringGenerate: { peakJsHeapBytes: duringGenerate.jsHeapBytes, peakWasmBytes: duringGenerate.wasmBytes },
     },
   };
 }
