@@ -4,6 +4,7 @@
 use crate::data::{caption, Clip, DataError, Digits, Split, World, WorldConfig};
 use crate::model::{run_probe, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
 use crate::pack::{Group, Loader, Manifest, PackError};
+use burn::tensor::wgpu::wgpu::Device as WgpuDevice;
 use burn::tensor::Device;
 use std::cell::{Cell, RefCell};
 use std::ops::ControlFlow;
@@ -30,6 +31,13 @@ fn data_code(e: &DataError) -> &'static str {
 }
 
 fn model_error(e: ModelError) -> JsValue {
+    if let ModelError::Backend(message) = &e {
+        if is_device_loss(message) {
+            // wgpu's report is a multi-line chain; its last cause says what happened.
+            let cause = message.lines().map(str::trim).filter(|l| l.contains(':') && !l.starts_with("Backtrace")).last();
+            return typed_error("device-lost", &format!("the WebGPU device was lost ({})", cause.unwrap_or("no reason given")));
+        }
+    }
     let code = match &e {
         ModelError::NotLoaded { .. } => "not-loaded",
         ModelError::Input(_) => "bad-input",
@@ -39,6 +47,12 @@ fn model_error(e: ModelError) -> JsValue {
         _ => "bad-weights",
     };
     typed_error(code, &e.to_string())
+}
+
+/// cubecl marks a lost wgpu device as poisoned and fails every later read with that.
+fn is_device_loss(message: &str) -> bool {
+    let message = message.to_lowercase();
+    message.contains("poison") || message.contains("device lost") || message.contains("destroyed")
 }
 
 fn pack_error(e: PackError) -> JsValue {
@@ -89,15 +103,17 @@ pub async fn create_engine(backend: String) -> Result<Engine, JsValue> {
 thread_local! {
     /// burn registers one wgpu runtime per thread and refuses a second: every engine of this
     /// thread (a model loaded again after `dispose`) shares the first device.
-    static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+    /// The raw wgpu device is kept too, for `loseDevice`.
+    static WEBGPU: RefCell<Option<(Device, WgpuDevice)>> = const { RefCell::new(None) };
 }
 
 async fn webgpu_device() -> Result<Device, JsValue> {
-    if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
+    if let Some((device, _)) = WEBGPU.with(|d| d.borrow().clone()) {
         return Ok(device);
     }
-    let device = Device::wgpu_options().init_async().await.map_err(|e| typed_error("backend", &e.to_string()))?;
-    WEBGPU.with(|d| *d.borrow_mut() = Some(device.clone()));
+    let (device, setup) =
+        Device::wgpu_options().init_with_setup_async().await.map_err(|e| typed_error("backend", &e.to_string()))?;
+    WEBGPU.with(|d| *d.borrow_mut() = Some((device.clone(), setup.device)));
     Ok(device)
 }
 
@@ -106,6 +122,18 @@ impl Engine {
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         self.backend.clone()
+    }
+
+    /// Destroys the WebGPU device under this engine, as a driver reset or an unplugged GPU would
+    /// (like WebGL's `WEBGL_lose_context`): for testing an app's recovery. Once the browser has
+    /// reported the loss, every call fails with `device-lost`; WebGPU stays lost in this thread.
+    #[wasm_bindgen(js_name = loseDevice)]
+    pub fn lose_device(&self) -> Result<(), JsValue> {
+        if self.backend != "webgpu" {
+            return Err(typed_error("bad-input", "only a WebGPU engine has a device to lose"));
+        }
+        WEBGPU.with(|d| d.borrow().as_ref().map(|(_, raw)| raw.destroy()));
+        Ok(())
     }
 
     /// The golden probe (see `model::probe`), as a JS object.

@@ -253,3 +253,28 @@ test("backend 'auto' with measure: a timed smoke run on both backends decides, a
   assert.match(r.second.reason, /kept from an earlier load on this device/);
   assert.match(r.caption, /^digit \d/);
 });
+
+test('a lost WebGPU device: the call rejects with DEVICE_LOST, then the model answers again from the CPU', { timeout: 300_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    const clip = api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });
+    const gpu = await api.UniVid.load('/models/univid-small-int8', { backend: 'webgpu' });
+    const before = await gpu.classify(clip);
+    const backendBefore = gpu.backend;
+    await gpu.loseDevice();
+    let code = 'no error';
+    try { await gpu.classify(clip); } catch (e) { code = e.code; }
+    const after = await gpu.classify(clip);
+    const result = { backendBefore, code, backend: gpu.backend, reason: gpu.backendReason,
+      drift: Math.max(...before.digit_probabilities.map((p, i) => Math.abs(p - after.digit_probabilities[i]))) };
+    const caption = await gpu.describe(clip);
+    gpu.dispose();
+    return { ...result, caption };
+  });
+  console.log(`device loss: ${r.code}; now ${r.backend}: ${r.reason}; probabilities moved ${r.drift.toExponential(2)}`);
+  assert.equal(r.backendBefore, 'webgpu');
+  assert.equal(r.code, 'DEVICE_LOST');
+  assert.equal(r.backend, 'cpu');
+  assert.match(r.reason, /WebGPU device was lost/);
+  assert.ok(r.drift < 1e-3, 'the same answers, now from the CPU');
+  assert.match(r.caption, /^digit \d/);
+});

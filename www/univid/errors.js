@@ -1,7 +1,7 @@
 // One error class for everything the package throws, with a stable `code` to branch on.
 
 /** Codes: BAD_INPUT, OUT_OF_VOCABULARY, INTEGRITY, UNSUPPORTED, NETWORK, ABORTED, NOT_LOADED,
- * BACKEND, INTERNAL. The message says what happened and what to do. */
+ * DEVICE_LOST, BACKEND, INTERNAL. The message says what happened and what to do. */
 export class UniVidError extends Error {
   constructor(code, message, { cause, detail } = {}) {
     super(message, { cause });
@@ -33,6 +33,7 @@ const ENGINE_CODES = {
   superseded: 'ABORTED',
   cancelled: 'ABORTED',
   backend: 'BACKEND',
+  'device-lost': 'DEVICE_LOST',
 };
 
 /** The error an aborted call rejects with. */

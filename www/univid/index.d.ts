@@ -2,7 +2,7 @@
 
 export type ErrorCode =
   | 'BAD_INPUT' | 'OUT_OF_VOCABULARY' | 'INTEGRITY' | 'UNSUPPORTED' | 'NETWORK'
-  | 'ABORTED' | 'NOT_LOADED' | 'BACKEND' | 'INTERNAL';
+  | 'ABORTED' | 'NOT_LOADED' | 'DEVICE_LOST' | 'BACKEND' | 'INTERNAL';
 
 export class UniVidError extends Error {
   name: 'UniVidError';
@@ -102,6 +102,9 @@ export class UniVid {
   readonly fullyLoaded: Promise<true>;
   /** Audio description: a caption per `window` seconds (default 2) as cues + WebVTT text. */
   describeTimeline(video: HTMLVideoElement | Blob, options?: { window?: number; frames?: number; onCue?: (cue: Cue, index: number, count: number) => void; signal?: AbortSignal }): Promise<{ cues: Cue[]; vtt: string }>;
+  /** Destroys the WebGPU device (like WEBGL_lose_context) to test recovery: the next call
+   * rejects with DEVICE_LOST, then the model has reloaded itself on the CPU. */
+  loseDevice(): Promise<void>;
   classify(clip: Clip): Promise<Classification>;
   describe(clip: Clip): Promise<string>;
   ask(clip: Clip, question: string): Promise<string>;

@@ -21,8 +21,13 @@ export class UniVid {
   #complete;
   #disposed = false;
 
-  constructor(session, backend, reason, manifest, complete, inWorker) {
+  #reopen;
+  #recovering = null;
+
+  constructor(session, backend, reason, manifest, complete, inWorker, reopen) {
     this.#session = session;
+    // Opens the same model again on another backend (after a lost WebGPU device).
+    this.#reopen = reopen;
     this.#complete = complete;
     /** Whether inference runs in a Web Worker (the default) or on this thread. */
     this.inWorker = inWorker;
@@ -56,7 +61,8 @@ export class UniVid {
     const absolute = new URL(url, globalThis.location?.href).href;
     const Session = inWorker ? WorkerSession : LocalSession;
     const opened = await Session.open(absolute, { backend, measure, onProgress, signal, cache, stallTimeoutMs });
-    return new UniVid(opened.session, opened.backend, opened.reason, opened.manifest, opened.complete, inWorker);
+    const reopen = (on) => Session.open(absolute, { backend: on, cache, stallTimeoutMs });
+    return new UniVid(opened.session, opened.backend, opened.reason, opened.manifest, opened.complete, inWorker, reopen);
   }
 
   /** Real input → the model's clip; see `Clip.from`. Resolves `{ clip, report }`. */
@@ -75,7 +81,38 @@ export class UniVid {
   }
 
   async #call(method, args, onStep, signal) {
-    return this.#live().call(method, args, onStep, signal);
+    await this.#recovering;
+    try {
+      return await this.#live().call(method, args, onStep, signal);
+    } catch (e) {
+      if (e?.code === 'DEVICE_LOST' && this.backend === 'webgpu') this.#recoverOnCpu(e);
+      throw e;
+    }
+  }
+
+  /** After a lost WebGPU device: the same model again on the CPU (shards from the cache), so the
+   * next call works; the failed call still rejects with DEVICE_LOST (the caller may retry). */
+  #recoverOnCpu(loss) {
+    this.backend = 'cpu';
+    this.backendReason = `${loss.message}; reloaded on the CPU`;
+    const lost = this.#session;
+    this.#recovering = this.#reopen('cpu').then(async (opened) => {
+      await opened.complete;
+      this.#session = opened.session;
+      this.#complete = opened.complete;
+      lost.dispose();
+    }, (e) => {
+      this.backendReason += `, which failed: ${e.message}`;
+    });
+  }
+
+  /**
+   * Destroys the WebGPU device under the model, as a driver reset or an unplugged GPU would (like
+   * WebGL's `WEBGL_lose_context`), to test an app's recovery: the next call rejects with
+   * DEVICE_LOST and the model reloads itself on the CPU. WebGPU models only.
+   */
+  async loseDevice() {
+    return this.#call('loseDevice', []);
   }
 
   #pixels(clip, frames = this.frames) {

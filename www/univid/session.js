@@ -94,7 +94,7 @@ async function remember(key, decision) {
 
 // Engine methods a caller may run; the stepped ones take a step callback after their arguments
 // (it reports progress, and returning false stops the generation: how `signal` aborts it).
-export const METHODS = new Set(['classify', 'describe', 'ask', 'generate', 'continueClip', 'embedClip', 'embedQuery']);
+export const METHODS = new Set(['classify', 'describe', 'ask', 'generate', 'continueClip', 'embedClip', 'embedQuery', 'loseDevice']);
 const STEPPED = new Set(['generate', 'continueClip']);
 
 export class LocalSession {
@@ -123,7 +123,10 @@ export class LocalSession {
       try { onStep?.(done, total); } catch { /* a throwing callback does not stop the work */ }
       return !signal?.aborted;
     };
-    return engineCall(() => this.#engine[method](...args, ...(STEPPED.has(method) ? [step] : [])));
+    const result = await engineCall(() => this.#engine[method](...args, ...(STEPPED.has(method) ? [step] : [])));
+    // The browser reports a lost device asynchronously: let that arrive before the next call.
+    if (method === 'loseDevice') await new Promise((resolve) => setTimeout(resolve, 100));
+    return result;
   }
 
   canGenerate() {
