@@ -7,7 +7,7 @@
 //   await model.generate('digit 5 moves right', { steps: 20, seed: 1 });   // a Clip
 //   await model.search('digit 7 moves left', clips, { k: 5 });             // [{ id, index, score }]
 
-import { UniVidError } from './errors.js';
+import { UniVidError, aborted } from './errors.js';
 import { LocalSession } from './session.js';
 import { WorkerSession } from './remote.js';
 import { Clip } from './clip.js';
@@ -56,6 +56,7 @@ export class UniVid {
    * @param {{backend?: 'auto'|'webgpu'|'cpu', onProgress?: (e: object) => void, signal?: AbortSignal, cache?: boolean, worker?: boolean}} options
    */
   static async load(url, { backend = 'auto', measure = false, onProgress, signal, cache = true, worker = true, stallTimeoutMs } = {}) {
+    if (signal?.aborted) throw aborted();
     const inWorker = worker && typeof Worker !== 'undefined';
     // Resolve the URL here: a worker's own base URL is its script's, not the page's.
     const absolute = new URL(url, globalThis.location?.href).href;
