@@ -278,3 +278,16 @@ test('a lost WebGPU device: the call rejects with DEVICE_LOST, then the model an
   assert.ok(r.drift < 1e-3, 'the same answers, now from the CPU');
   assert.match(r.caption, /^digit \d/);
 });
+
+test('continue takes framesOut as well as framesIn, and keeps the given frames exactly', { timeout: 120_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    const clip = api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });
+    const out = await model.continue(clip, { framesOut: 14, steps: 1, seed: 2 });
+    const same = await model.continue(clip, { framesIn: 6, steps: 1, seed: 2 });
+    const kept = out.pixels.subarray(0, 6 * 4096).every((v, i) => v === clip.pixels[i]);
+    return { kept, equal: out.pixels.every((v, i) => v === same.pixels[i]), frames: out.frames };
+  });
+  assert.equal(r.frames, 20);
+  assert.ok(r.kept, 'the first 6 frames are the given ones');
+  assert.ok(r.equal, 'framesOut: 14 is framesIn: 6');
+});

@@ -42,6 +42,8 @@ const ROWS = [
   ['guidance 21', 'BAD_INPUT', 'model.generate("digit 3 moves left", { steps: 1, guidance: 21 })'],
   ['continue keeping 0 frames', 'BAD_INPUT', 'model.continue(clip, { framesIn: 0, steps: 1 })'],
   ['continue keeping every frame', 'BAD_INPUT', 'model.continue(clip, { framesIn: 20, steps: 1 })'],
+  ['continue with framesIn + framesOut ≠ frames', 'BAD_INPUT', 'model.continue(clip, { framesIn: 5, framesOut: 5, steps: 1 })'],
+  ['generate a 40-frame clip from a 20-frame model', 'BAD_INPUT', 'model.generate("digit 3 moves left", { frames: 40, steps: 1 })'],
   ['an already-aborted signal', 'ABORTED', '(() => { const c = new AbortController(); c.abort(); return model.generate("digit 3 moves left", { steps: 1, signal: c.signal }); })()'],
   ['classify something that is not a Clip', 'BAD_INPUT', 'model.classify({ pixels: new Uint8Array(81920) })'],
   ['describe null', 'BAD_INPUT', 'model.describe(null)'],

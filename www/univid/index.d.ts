@@ -47,6 +47,8 @@ export function toVtt(cues: Cue[]): string;
 export interface Classification { digits: DigitGuess[]; digit_probabilities: number[] }
 
 export interface GenerateOptions {
+  /** Clip length: the model's `frames` (the only length it makes; anything else is BAD_INPUT). */
+  frames?: number;
   steps?: number;
   guidance?: number;
   seed?: number;
@@ -109,7 +111,8 @@ export class UniVid {
   describe(clip: Clip): Promise<string>;
   ask(clip: Clip, question: string): Promise<string>;
   generate(prompt: string, options?: GenerateOptions): Promise<Clip>;
-  continue(clip: Clip, options?: GenerateOptions & { framesIn?: number }): Promise<Clip>;
+  /** Keeps `framesIn` frames and makes `framesOut` more (they add up to `frames`; default half each). */
+  continue(clip: Clip, options?: GenerateOptions & { framesIn?: number; framesOut?: number }): Promise<Clip>;
   /** A unit vector for a clip or a text query; clips and texts share one space. */
   embed(clipOrText: Clip | string): Promise<Float32Array>;
   index(clips: Clip[], options?: { ids?: unknown[] }): Promise<EmbeddingIndex>;
