@@ -76,7 +76,7 @@ pub async fn continuation(model: &UniVid, world: &World, n: u64, seed: u64, step
         let (clip, _) = world.clip(Split::Test, seed, index);
         let options = GenerateOptions { steps, guidance: 1.0, seed: index };
         let predicted = model.continue_clip(&clip.slice(0, frames_in)?, frames_in, options, &mut no_progress).await?;
-        let black = Clip::black(clip.frames, clip.height, clip.width);
+        let black = Clip::blank(clip.frames, clip.height, clip.width, clip.channels);
         let mut last = clip.clone();
         for f in frames_in..clip.frames {
             let previous = clip.frame(frames_in - 1).to_vec();

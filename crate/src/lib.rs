@@ -12,6 +12,8 @@
 pub mod bench;
 pub mod data;
 pub mod eval;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod judge;
 pub mod model;
 pub mod pack;

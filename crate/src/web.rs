@@ -221,9 +221,12 @@ impl Engine {
         self.model.borrow().clone().ok_or_else(|| typed_error("no-model", "no model is loaded (or it was disposed)"))
     }
 
+    /// Pixels are luminance (`frames·size²` bytes) or interleaved RGB (three times as many); the
+    /// model converts either to its own channels.
     fn clip(&self, pixels: Vec<u8>, frames: usize) -> Result<Clip, JsValue> {
         let size = self.model()?.config.size;
-        Clip::new(frames, size, size, pixels).map_err(|e| typed_error(data_code(&e), &e.to_string()))
+        let channels = if pixels.len() == frames * size * size * 3 { 3 } else { 1 };
+        Clip::with_channels(frames, size, size, channels, pixels).map_err(|e| typed_error(data_code(&e), &e.to_string()))
     }
 
     pub async fn classify(&self, pixels: Vec<u8>) -> Result<JsValue, JsValue> {

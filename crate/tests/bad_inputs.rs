@@ -212,7 +212,7 @@ fn bad_clips_text_and_options_are_typed_errors_and_the_model_stays_usable() {
 fn malformed_clips_and_generation_before_its_weights_are_typed_errors() {
     assert!(matches!(Clip::new(0, 64, 64, vec![]), Err(DataError::Clip(_))), "empty clip");
     assert!(matches!(Clip::new(2, 64, 64, vec![0; 100]), Err(DataError::Clip(_))), "pixel count");
-    assert!(Clip::from_gif(b"GIF89a not really", 100).is_err(), "a GIF that does not decode");
+    assert!(Clip::from_gif(b"GIF89a not really", 100, 1).is_err(), "a GIF that does not decode");
     let understanding = UniVid::load_understanding(config(), &weights(), &Device::flex()).unwrap();
     let err = block(understanding.generate("digit 3 moves left", GenerateOptions { steps: 1, ..Default::default() }, &mut no_progress)).unwrap_err();
     assert!(matches!(err, ModelError::NotLoaded { group: "generate" }));

@@ -31,9 +31,17 @@ fn assert_close(name: &str, ours: &[f32], theirs: &[f32]) {
 
 #[test]
 fn burn_matches_the_pytorch_twin() {
-    let config = ModelConfig::tiny();
+    matches_the_twin(ModelConfig::tiny());
+}
+
+#[test]
+fn burn_matches_the_pytorch_twin_on_rgb_clips() {
+    matches_the_twin(ModelConfig { channels: 3, ..ModelConfig::tiny() });
+}
+
+fn matches_the_twin(config: ModelConfig) {
     let weights = Weights::random(&config, 11);
-    let dir = std::env::temp_dir().join(format!("univid-parity-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("univid-parity-{}-{}", std::process::id(), config.channels));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("weights.safetensors"), weights.to_safetensors()).unwrap();
     std::fs::write(dir.join("config.json"), serde_json::to_string(&config).unwrap()).unwrap();
@@ -51,7 +59,7 @@ fn burn_matches_the_pytorch_twin() {
     let model = UniVid::load(config.clone(), &weights, &device).unwrap();
     let n = config.video_tokens();
     let pixels: Vec<u8> = fixture("pixels", &file).iter().map(|&p| p as u8).collect();
-    let clip = univid::data::Clip::new(20, 64, 64, pixels).unwrap();
+    let clip = univid::data::Clip::with_channels(20, 64, 64, config.channels, pixels).unwrap();
     let patches = univid::model::patchify(&clip, &config);
     let words: Vec<u16> = fixture("words", &file).iter().map(|&w| w as u16).collect();
     let noise = fixture("noise", &file);

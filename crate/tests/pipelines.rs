@@ -158,3 +158,36 @@ fn a_longer_clip_is_described_window_by_window() {
     assert!(pollster::block_on(model.describe_windows(&long, 0, 10.0)).is_err());
     assert!(pollster::block_on(model.describe_windows(&long, 20, 0.0)).is_err());
 }
+
+fn tiny_rgb() -> UniVid {
+    let config = ModelConfig { channels: 3, ..ModelConfig::tiny() };
+    UniVid::load(config.clone(), &Weights::random(&config, 7), &Device::flex()).unwrap()
+}
+
+#[test]
+fn an_rgb_model_generates_and_continues_rgb_clips() {
+    let model = tiny_rgb();
+    let options = GenerateOptions { steps: 2, guidance: 2.0, seed: 5 };
+    let generated = pollster::block_on(model.generate("digit 3 moves right", options, &mut no_progress)).unwrap();
+    assert_eq!((generated.frames, generated.height, generated.width, generated.channels), (20, 64, 64, 3));
+    // Seeded noise through random weights: the three channels are not copies of each other.
+    assert!(generated.pixels.chunks_exact(3).any(|px| px[0] != px[1] || px[1] != px[2]));
+    let colour = clip(4).to_channels(3).unwrap();
+    let continued = pollster::block_on(model.continue_clip(&colour, 10, options, &mut no_progress)).unwrap();
+    assert_eq!(continued.channels, 3);
+    assert_eq!(continued.pixels[..10 * continued.frame_len()], colour.pixels[..10 * colour.frame_len()]);
+}
+
+#[test]
+fn clips_are_converted_to_the_models_channels() {
+    // An RGB model reads a gray clip as R = G = B; a gray model reads an RGB clip's luminance.
+    let (rgb_model, gray_model) = (tiny_rgb(), tiny());
+    let gray = clip(6);
+    let replicated = gray.to_channels(3).unwrap();
+    let classify = |m: &UniVid, c: &Clip| pollster::block_on(m.classify(c)).unwrap().digit_probabilities;
+    assert_eq!(classify(&rgb_model, &gray), classify(&rgb_model, &replicated));
+    assert_eq!(classify(&gray_model, &replicated), classify(&gray_model, &gray));
+    let tinted: Vec<u8> = replicated.pixels.iter().enumerate().map(|(i, &v)| if i % 3 == 2 { 255 - v } else { v }).collect();
+    let tinted = Clip::with_channels(20, 64, 64, 3, tinted).unwrap();
+    assert_ne!(classify(&rgb_model, &tinted), classify(&rgb_model, &replicated), "colour must reach the RGB model");
+}

@@ -63,22 +63,24 @@ class ModelConfig:
 
 
 def patchify(video, cfg):
-    """(B, T, H, W) floats in [-1, 1] -> (B, N, P); token order t, h, w; values t, y, x."""
+    """(B, T, H, W) grayscale or (B, T, H, W, C) floats in [-1, 1] -> (B, N, P); token order
+    t, h, w; values t, y, x, c (channels innermost, as in the Rust clip's interleaved pixels)."""
     b = video.shape[0]
-    tt, th = cfg.tubelet_t, cfg.tubelet_hw
+    tt, th, c = cfg.tubelet_t, cfg.tubelet_hw, cfg.channels
     gt, gh, gw = cfg.grid
-    x = video.reshape(b, gt, tt, gh, th, gw, th)
-    x = x.permute(0, 1, 3, 5, 2, 4, 6)  # B gt gh gw tt th tw
-    return x.reshape(b, gt * gh * gw, tt * th * th)
+    x = video.reshape(b, gt, tt, gh, th, gw, th, c)
+    x = x.permute(0, 1, 3, 5, 2, 4, 6, 7)  # B gt gh gw tt th tw c
+    return x.reshape(b, gt * gh * gw, tt * th * th * c)
 
 
 def unpatchify(tokens, cfg):
-    """(B, N, P) -> (B, T, H, W)."""
+    """(B, N, P) -> (B, T, H, W) for one channel, (B, T, H, W, C) for more."""
     b = tokens.shape[0]
-    tt, th = cfg.tubelet_t, cfg.tubelet_hw
+    tt, th, c = cfg.tubelet_t, cfg.tubelet_hw, cfg.channels
     gt, gh, gw = cfg.grid
-    x = tokens.reshape(b, gt, gh, gw, tt, th, th).permute(0, 1, 4, 2, 5, 3, 6)
-    return x.reshape(b, gt * tt, gh * th, gw * th)
+    x = tokens.reshape(b, gt, gh, gw, tt, th, th, c).permute(0, 1, 4, 2, 5, 3, 6, 7)
+    x = x.reshape(b, gt * tt, gh * th, gw * th, c)
+    return x[..., 0] if c == 1 else x
 
 
 def timestep_features(t, dim):
@@ -103,9 +105,11 @@ class VideoStem(nn.Module):
         self.proj = nn.Conv2d(cfg.tubelet_t * c, cfg.d_model, k, stride=k)
 
     def forward(self, video, cfg):
-        """(B, T, H, W) -> (B, N, D) in token order t, h, w."""
-        b, t, h, w = video.shape
-        x = video.reshape(b * t, cfg.channels, h, w)
+        """(B, T, H, W) or (B, T, H, W, C) -> (B, N, D) in token order t, h, w."""
+        if video.dim() == 4:
+            video = video.unsqueeze(-1)
+        b, t, h, w, c = video.shape
+        x = video.permute(0, 1, 4, 2, 3).reshape(b * t, c, h, w)
         x = F.gelu(self.conv3(F.gelu(self.conv2(F.gelu(self.conv1(x))))))  # (B*T, C, H/8, W/8)
         gt = t // cfg.tubelet_t
         x = x.reshape(b * gt, cfg.tubelet_t * cfg.stem_channels, h // 8, w // 8)  # channel = dt*C + c

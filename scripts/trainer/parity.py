@@ -22,7 +22,7 @@ def main(weights_path, config_json, out_path):
     assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
     model.eval()
     g = torch.Generator().manual_seed(0)
-    pixels = torch.randint(0, 256, (1, cfg.frames, cfg.size, cfg.size), generator=g).to(torch.uint8)
+    pixels = torch.randint(0, 256, (1, cfg.frames, cfg.size, cfg.size, cfg.channels), generator=g).to(torch.uint8)
     patches = patchify(pixels.float() / 127.5 - 1.0, cfg)
     n = patches.shape[1]
     words = torch.tensor([[3, 7, 14, 19, 23, 3, 11, 14, 16]])  # "digit 3 moves right while digit 7 moves up"

@@ -10,22 +10,38 @@ const ARTIFACTS = `${ROOT}tests/artifacts`;
 const VOCABULARY = new Set(['digit', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'moves', 'move', 'up', 'down',
   'left', 'right', 'and', 'to', 'the', 'while', ',', '?', 'which', 'digits', 'are', 'there', 'how', 'many', 'way',
   'does', 'where', 'end', 'start', 'is', 'a', 'yes', 'no', 'none', 'one', 'two', 'three', 'top', 'bottom']);
-let server, context, page, base;
+let server, context, base, page;
+const captions = {};
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   server = await serve(ROOT);
   base = `http://127.0.0.1:${server.address().port}`;
   context = await launch();
-  page = await context.newPage();
 });
+
+const digitsIn = (text) => new Set(text.match(/\b\d\b/g));
 
 after(async () => {
   await context?.close();
   server?.close();
 });
 
-test('demo loads the shipped model on CPU, describes a sample clip, searches and generates one', { timeout: 300_000 }, async () => {
+test('demo on CPU: loads the shipped model, describes a sample clip, searches, generates, records, continues, describes a longer video', { timeout: 300_000 }, async () => {
+  page = await clickThrough('cpu', 1); // kept for the accessibility audit
+});
+
+// SwiftShader runs WebGPU in software (~20× slower on matmul than the wasm CPU path): same visit,
+// longer waits, and the same answers as on the CPU.
+test('demo on WebGPU: the same visit gives the same answers', { timeout: 900_000 }, async () => {
+  await (await clickThrough('webgpu', 4)).close();
+  assert.equal(captions.webgpu, captions.cpu, 'the sample clip gets the same caption on WebGPU as on the CPU');
+});
+
+/** One visitor's whole visit on `backend`; `slowness` scales every wait. Returns the page. */
+async function clickThrough(backend, slowness) {
+  const page = await context.newPage();
+  const wait = (fn, ms) => page.waitForFunction(fn, null, { timeout: ms * slowness });
   const requests = [];
   const violations = [];
   page.on('request', (r) => requests.push(r.url()));
@@ -34,25 +50,28 @@ test('demo loads the shipped model on CPU, describes a sample clip, searches and
   const csp = response.headers()['content-security-policy'];
   assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/, 'the page is served under a strict CSP');
   assert.doesNotMatch(csp, /'unsafe-eval'/, 'no unsafe-eval');
-  await page.selectOption('#backend', 'cpu');
+  await page.selectOption('#backend', backend);
   await page.click('#load');
-  await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Loaded'), null, { timeout: 120_000 });
-  assert.match(await page.textContent('#status'), /Loaded \(cpu, trained \d+ steps\)/);
-  await page.waitForFunction(() => document.querySelector('#groups').textContent.includes('generate'), null, { timeout: 120_000 });
+  await wait(() => document.querySelector('#status').textContent.startsWith('Loaded'), 120_000);
+  assert.match(await page.textContent('#status'), new RegExp(`Loaded \\(${backend}, trained \\d+ steps\\)`));
+  await wait(() => document.querySelector('#groups').textContent.includes('generate'), 120_000);
   assert.equal(await page.textContent('#groups'), 'core, understand, generate', 'weight groups arrive in order');
   assert.equal(await page.$eval('#progress', (p) => p.value), 1, 'the progress bar reached the end');
-  await page.waitForFunction(() => !['—', '…'].includes(document.querySelector('#caption').textContent), null, { timeout: 120_000 });
+  await wait(() => !['—', '…'].includes(document.querySelector('#caption').textContent), 120_000);
   const caption = await page.textContent('#caption');
   const truth = await page.textContent('#truth');
   console.log(`truth:   ${truth}\nmodel:   ${caption}\nclasses: ${await page.textContent('#classes')}`);
   assert.ok(truth.startsWith('digit '), 'the sample clip comes with its ground-truth caption');
   for (const word of caption.split(' ').filter(Boolean)) assert.ok(VOCABULARY.has(word), `"${word}" is not a model word`);
+  const named = [...digitsIn(caption)].filter((d) => digitsIn(truth).has(d));
+  assert.ok(named.length > 0, `the caption names none of the clip's digits (${truth} / ${caption})`);
+  captions[backend] = caption;
   // Search, by keyboard only: focus the query, type, press Enter; the result count is announced.
-  await page.waitForFunction(() => !document.querySelector('#search').disabled, null, { timeout: 120_000 });
+  await wait(() => !document.querySelector('#search').disabled, 120_000);
   await page.focus('#query');
   await page.fill('#query', 'digit 3 moves up');
   await page.keyboard.press('Enter');
-  await page.waitForFunction(() => /best matches/.test(document.querySelector('#search-status').textContent), null, { timeout: 60_000 });
+  await wait(() => /best matches/.test(document.querySelector('#search-status').textContent), 60_000);
   assert.equal(await page.getAttribute('#search-status', 'aria-live'), 'polite');
   const results = await page.$$eval('#results li canvas', (cs) => cs.map((c) => c.getAttribute('aria-label')));
   assert.equal(results.length, 6);
@@ -65,19 +84,19 @@ test('demo loads the shipped model on CPU, describes a sample clip, searches and
   assert.equal(await page.textContent('#prompt-error'), '');
   await page.fill('#steps', '2');
   await page.click('#generate');
-  await page.waitForFunction(() => document.querySelector('#generate-status').textContent === 'Done.', null, { timeout: 120_000 });
+  await wait(() => document.querySelector('#generate-status').textContent === 'Done.', 120_000);
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save-gif')]);
   const gif = fs.readFileSync(await download.path());
   assert.equal(gif.subarray(0, 6).toString(), 'GIF89a', 'the saved file is a GIF');
   assert.match(download.suggestedFilename(), /^digit-\d-moves-.*\.gif$/);
   await page.click('#camera');
-  await page.waitForFunction(() => /^Sampled 20 frames over [\d.]+ s of a \d+×\d+ video/.test(document.querySelector('#file-report').textContent), null, { timeout: 60_000 });
-  await page.waitForFunction(() => /^digit \d/.test(document.querySelector('#caption').textContent), null, { timeout: 60_000 });
+  await wait(() => /^Sampled 20 frames over [\d.]+ s of a \d+×\d+ video/.test(document.querySelector('#file-report').textContent), 60_000);
+  await wait(() => /^digit \d/.test(document.querySelector('#caption').textContent), 60_000);
   console.log(`camera: ${await page.textContent('#file-report')} → ${await page.textContent('#caption')}`);
   await page.click('#sample'); // back to a sample clip for the continue section
   await page.fill('#continue-steps', '2');
   await page.click('#continue');
-  await page.waitForFunction(() => /^Continued: frames 11–20/.test(document.querySelector('#continue-status').textContent), null, { timeout: 120_000 });
+  await wait(() => /^Continued: frames 11–20/.test(document.querySelector('#continue-status').textContent), 120_000);
   // Describe a longer video: two sample clips back to back as a 4 s WebM, described every 2 s.
   const webm = await page.evaluate(async () => {
     const { Clip } = await import('./univid/index.js');
@@ -91,19 +110,20 @@ test('demo loads the shipped model on CPU, describes a sample clip, searches and
   });
   await page.setInputFiles('#timeline-file', { name: 'two-clips.webm', mimeType: 'video/webm', buffer: Buffer.from(webm) });
   await page.click('#timeline');
-  await page.waitForFunction(() => /descriptions, one per/.test(document.querySelector('#timeline-status').textContent), null, { timeout: 120_000 });
+  await wait(() => /descriptions, one per/.test(document.querySelector('#timeline-status').textContent), 120_000);
   const cues = await page.$$eval('#cues li', (items) => items.map((li) => li.textContent));
   console.log(`timeline: ${cues.join(' | ')}`);
   assert.equal(cues.length, 2);
   assert.ok(cues.every((c) => /^\d+\.\d–\d+\.\d s: digit \d/.test(c)), cues.join(' | '));
   assert.equal(await page.$eval('#timeline-video track', (t) => t.kind), 'descriptions');
   assert.equal(await page.isVisible('#save-vtt'), true);
-  await page.screenshot({ path: `${ARTIFACTS}/demo-cpu.png`, fullPage: true });
+  await page.screenshot({ path: `${ARTIFACTS}/demo-${backend}.png`, fullPage: true });
   // blob: URLs of this origin are the page's own data (videos, VTT, GIF), not requests.
   const foreign = requests.filter((u) => !u.startsWith(base) && !u.startsWith('data:') && !u.startsWith(`blob:${base}`));
   assert.deepEqual(foreign, [], 'no request leaves for another host');
   assert.deepEqual(violations, [], 'nothing was blocked by the Content-Security-Policy');
-});
+  return page;
+}
 
 test('accessibility: axe-core finds no serious or critical violation in the used page, at desktop and phone width', { timeout: 120_000 }, async () => {
   // Runs on the page the first test left with every section filled in (clip, search, timeline, generation).

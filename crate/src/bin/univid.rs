@@ -207,7 +207,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Describe { model, clip, window, fps } => {
             let (config, univid, _) = load_model_dir(&model)?;
-            let clip = Clip::read(&clip, MAX_CLI_FRAMES)?;
+            let clip = Clip::read(&clip, MAX_CLI_FRAMES, config.channels)?;
             match window {
                 None => {
                     let clip = clip.resized(config.frames, config.size, config.size)?;
@@ -221,7 +221,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let q = pollster::block_on(univid.embed_query(&query))?;
             let mut embeddings = Vec::new();
             for path in &clips {
-                let clip = Clip::read(path, MAX_CLI_FRAMES)?.resized(config.frames, config.size, config.size)?;
+                let clip = Clip::read(path, MAX_CLI_FRAMES, config.channels)?.resized(config.frames, config.size, config.size)?;
                 embeddings.push(pollster::block_on(univid.embed_clip(&clip))?);
             }
             for (i, score) in rank_by_similarity(&q, &embeddings).into_iter().take(k) {
@@ -242,7 +242,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Judge { clip, caption, classifier } => {
             let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;
-            let clip = Clip::read(&clip, MAX_CLI_FRAMES)?.resized(20, 64, 64)?;
+            // The judge reads luminance whatever the clip's colours.
+            let clip = Clip::read(&clip, MAX_CLI_FRAMES, 1)?.resized(20, 64, 64)?;
             let verdict = pollster::block_on(judge.check(&clip, &caption))?;
             println!("{}", serde_json::to_string_pretty(&verdict)?);
         }

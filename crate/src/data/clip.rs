@@ -1,42 +1,84 @@
-//! A grayscale video clip (frames × height × width, u8), and its exchange formats: animated GIF
-//! and a folder of PNG frames — what `univid data` writes and what the CLI reads back.
+//! A video clip (frames × height × width × channels, u8; grayscale or RGB), and its exchange
+//! formats: animated GIF and a folder of PNG frames — what `univid data` writes and what the CLI
+//! reads back.
 
 use super::error::{DataError, Result};
 use std::borrow::Cow;
 use std::path::Path;
 
-/// Frames are row-major u8 luminance, 0 = black background, 255 = full ink.
+/// Frames are row-major with interleaved channels: 1 = luminance (0 = black background, 255 =
+/// full ink; the shipped model), 3 = RGB (models configured with `channels: 3`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Clip {
     pub frames: usize,
     pub height: usize,
     pub width: usize,
+    pub channels: usize,
     pub pixels: Vec<u8>,
 }
+
+/// Largest decoded clip [`Clip::from_gif`] builds (all frames): checked before each allocation,
+/// so a GIF that declares a huge screen or holds endless frames fails cleanly.
+pub const MAX_DECODED_BYTES: usize = 256 << 20;
 
 /// GIF frame delay in hundredths of a second (10 fps, the usual Moving MNIST playback).
 const GIF_DELAY: u16 = 10;
 
 impl Clip {
+    /// An all-black grayscale clip.
     pub fn black(frames: usize, height: usize, width: usize) -> Self {
-        Self { frames, height, width, pixels: vec![0; frames * height * width] }
+        Self::blank(frames, height, width, 1)
     }
 
+    /// An all-black clip with `channels` channels.
+    pub fn blank(frames: usize, height: usize, width: usize, channels: usize) -> Self {
+        Self { frames, height, width, channels, pixels: vec![0; frames * height * width * channels] }
+    }
+
+    /// A grayscale clip.
     pub fn new(frames: usize, height: usize, width: usize, pixels: Vec<u8>) -> Result<Self> {
+        Self::with_channels(frames, height, width, 1, pixels)
+    }
+
+    /// A clip of 1 (luminance) or 3 (RGB, interleaved) channels.
+    pub fn with_channels(frames: usize, height: usize, width: usize, channels: usize, pixels: Vec<u8>) -> Result<Self> {
         if frames == 0 || height == 0 || width == 0 {
             return Err(DataError::Clip(format!("empty clip ({frames}×{height}×{width})")));
         }
-        if pixels.len() != frames * height * width {
+        if channels != 1 && channels != 3 {
+            return Err(DataError::Clip(format!("{channels} channels; clips are grayscale (1) or RGB (3)")));
+        }
+        if pixels.len() != frames * height * width * channels {
             return Err(DataError::Clip(format!(
-                "{} pixels for {frames}×{height}×{width}",
+                "{} values for {frames}×{height}×{width}×{channels}",
                 pixels.len()
             )));
         }
-        Ok(Self { frames, height, width, pixels })
+        Ok(Self { frames, height, width, channels, pixels })
     }
 
+    /// Values per frame (pixels × channels).
     pub fn frame_len(&self) -> usize {
-        self.height * self.width
+        self.height * self.width * self.channels
+    }
+
+    /// This clip if it has `channels` channels, else a converted copy (see [`to_channels`](Self::to_channels)).
+    pub fn as_channels(&self, channels: usize) -> Result<Cow<'_, Self>> {
+        if self.channels == channels {
+            return Ok(Cow::Borrowed(self));
+        }
+        self.to_channels(channels).map(Cow::Owned)
+    }
+
+    /// The same clip with `channels` channels: RGB → BT.601 luminance, or gray copied to R, G, B.
+    pub fn to_channels(&self, channels: usize) -> Result<Self> {
+        let pixels = match (self.channels, channels) {
+            (a, b) if a == b => self.pixels.clone(),
+            (3, 1) => self.pixels.chunks_exact(3).map(|px| luma(px[0], px[1], px[2])).collect(),
+            (1, 3) => self.pixels.iter().flat_map(|&v| [v, v, v]).collect(),
+            _ => return Err(DataError::Clip(format!("cannot convert {} channels to {channels}", self.channels))),
+        };
+        Self::with_channels(self.frames, self.height, self.width, channels, pixels)
     }
 
     pub fn frame(&self, index: usize) -> &[u8] {
@@ -54,7 +96,7 @@ impl Clip {
             return Err(DataError::Clip(format!("frames {start}..{end} of a {}-frame clip", self.frames)));
         }
         let len = self.frame_len();
-        Self::new(end - start, self.height, self.width, self.pixels[start * len..end * len].to_vec())
+        Self::with_channels(end - start, self.height, self.width, self.channels, self.pixels[start * len..end * len].to_vec())
     }
 
     /// Resamples every frame to `height × width` by area averaging (downscale) or nearest pixel
@@ -63,11 +105,11 @@ impl Clip {
         if frames == 0 || height == 0 || width == 0 {
             return Err(DataError::Clip("cannot resize to an empty clip".into()));
         }
-        let mut out = Clip::black(frames, height, width);
+        let mut out = Clip::blank(frames, height, width, self.channels);
         for f in 0..frames {
             let source = self.frame((f * self.frames) / frames);
             let target = out.frame_mut(f);
-            resize_frame(source, self.height, self.width, target, height, width);
+            resize_frame(source, (self.height, self.width), target, (height, width), self.channels);
         }
         Ok(out)
     }
@@ -80,39 +122,52 @@ impl Clip {
             let mut encoder = gif::Encoder::new(&mut bytes, w, h, &palette).map_err(encode_err)?;
             encoder.set_repeat(gif::Repeat::Infinite).map_err(encode_err)?;
             for f in 0..self.frames {
-                let frame = gif::Frame {
-                    width: w,
-                    height: h,
-                    delay: GIF_DELAY,
-                    buffer: Cow::Borrowed(self.frame(f)),
-                    ..Default::default()
+                let mut frame = match self.channels {
+                    // RGB frames get their own quantized palette (NeuQuant).
+                    3 => gif::Frame::from_rgb_speed(w, h, self.frame(f), 10),
+                    _ => gif::Frame { width: w, height: h, buffer: Cow::Borrowed(self.frame(f)), ..Default::default() },
                 };
+                frame.delay = GIF_DELAY;
                 encoder.write_frame(&frame).map_err(encode_err)?;
             }
         }
         Ok(bytes)
     }
 
-    /// Decodes any animated GIF (palette, transparency, partial frames) to luminance frames at
-    /// its own size. At most `max_frames` frames are read so a hostile file cannot exhaust memory.
-    pub fn from_gif(bytes: &[u8], max_frames: usize) -> Result<Self> {
+    /// Decodes any animated GIF (palette, transparency, partial frames) at its own size to
+    /// `channels` channels (1 = luminance, 3 = RGB). At most `max_frames` frames are read so a
+    /// hostile file cannot exhaust memory.
+    pub fn from_gif(bytes: &[u8], max_frames: usize, channels: usize) -> Result<Self> {
+        if channels != 1 && channels != 3 {
+            return Err(DataError::Clip(format!("{channels} channels; clips are grayscale (1) or RGB (3)")));
+        }
         let mut options = gif::DecodeOptions::new();
         options.set_color_output(gif::ColorOutput::RGBA);
         options.set_memory_limit(gif::MemoryLimit::Bytes(std::num::NonZeroU64::new(64 << 20).expect("non-zero")));
         let mut decoder = options.read_info(bytes).map_err(decode_err)?;
         let (width, height) = (decoder.width() as usize, decoder.height() as usize);
-        let mut screen = vec![0u8; width * height];
+        let too_big = |frames: usize| {
+            DataError::Clip(format!("{frames} frames of {width}×{height} are over the {MAX_DECODED_BYTES}-byte limit"))
+        };
+        let frame_len = width * height * channels;
+        if frame_len > MAX_DECODED_BYTES {
+            return Err(too_big(1));
+        }
+        let mut screen = vec![0u8; frame_len];
         let mut pixels = Vec::new();
         let mut frames = 0;
         while let Some(frame) = decoder.read_next_frame().map_err(decode_err)? {
             if frames == max_frames {
                 return Err(DataError::Clip(format!("the GIF has more than {max_frames} frames")));
             }
-            paste_rgba(frame, &mut screen, width, height);
+            if (frames + 1) * frame_len > MAX_DECODED_BYTES {
+                return Err(too_big(frames + 1));
+            }
+            paste_rgba(frame, &mut screen, (width, height), channels);
             pixels.extend_from_slice(&screen);
             frames += 1;
         }
-        Self::new(frames, height, width, pixels)
+        Self::with_channels(frames, height, width, channels, pixels)
     }
 
     pub fn frame_to_png(&self, index: usize) -> Result<Vec<u8>> {
@@ -120,7 +175,7 @@ impl Clip {
         {
             let mut encoder =
                 png::Encoder::new(&mut bytes, self.width as u32, self.height as u32);
-            encoder.set_color(png::ColorType::Grayscale);
+            encoder.set_color(if self.channels == 3 { png::ColorType::Rgb } else { png::ColorType::Grayscale });
             encoder.set_depth(png::BitDepth::Eight);
             let mut writer = encoder.write_header().map_err(encode_err)?;
             writer.write_image_data(self.frame(index)).map_err(encode_err)?;
@@ -128,23 +183,25 @@ impl Clip {
         Ok(bytes)
     }
 
-    /// Frames from PNG files (any colour type, 8-bit), all of one size.
-    pub fn from_pngs(files: &[Vec<u8>]) -> Result<Self> {
+    /// Frames from PNG files (any colour type, 8-bit), all of one size, as `channels` channels.
+    pub fn from_pngs(files: &[Vec<u8>], channels: usize) -> Result<Self> {
         let mut pixels = Vec::new();
         let mut size = None;
         for bytes in files {
-            let (w, h, gray) = decode_png_gray(bytes)?;
+            let (w, h, rgb) = decode_png_rgb(bytes)?;
+            let frame = Self::with_channels(1, h, w, 3, rgb)?.to_channels(channels)?;
             if *size.get_or_insert((w, h)) != (w, h) {
                 return Err(DataError::Clip("PNG frames differ in size".into()));
             }
-            pixels.extend_from_slice(&gray);
+            pixels.extend_from_slice(&frame.pixels);
         }
         let (width, height) = size.ok_or_else(|| DataError::Clip("no PNG frames".into()))?;
-        Self::new(files.len(), height, width, pixels)
+        Self::with_channels(files.len(), height, width, channels, pixels)
     }
 
-    /// Reads a clip from a `.gif` file or a folder of `.png` frames (sorted by name).
-    pub fn read(path: &Path, max_frames: usize) -> Result<Self> {
+    /// Reads a clip with `channels` channels from a `.gif` file or a folder of `.png` frames
+    /// (sorted by name).
+    pub fn read(path: &Path, max_frames: usize, channels: usize) -> Result<Self> {
         if path.is_dir() {
             let mut names: Vec<_> = std::fs::read_dir(path)?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -155,9 +212,9 @@ impl Clip {
                 return Err(DataError::Clip(format!("more than {max_frames} PNG frames")));
             }
             let files = names.iter().map(std::fs::read).collect::<std::io::Result<Vec<_>>>()?;
-            return Self::from_pngs(&files);
+            return Self::from_pngs(&files, channels);
         }
-        Self::from_gif(&std::fs::read(path)?, max_frames)
+        Self::from_gif(&std::fs::read(path)?, max_frames, channels)
     }
 
     /// Writes `clip.gif` and `frame_000.png`… into `dir`.
@@ -188,7 +245,7 @@ fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((299 * r as u32 + 587 * g as u32 + 114 * b as u32 + 500) / 1000) as u8
 }
 
-fn paste_rgba(frame: &gif::Frame<'_>, screen: &mut [u8], width: usize, height: usize) {
+fn paste_rgba(frame: &gif::Frame<'_>, screen: &mut [u8], (width, height): (usize, usize), channels: usize) {
     let (left, top) = (frame.left as usize, frame.top as usize);
     let (fw, fh) = (frame.width as usize, frame.height as usize);
     for y in 0..fh {
@@ -197,13 +254,17 @@ fn paste_rgba(frame: &gif::Frame<'_>, screen: &mut [u8], width: usize, height: u
             let at = (y * fw + x) * 4;
             let Some(px) = frame.buffer.get(at..at + 4) else { return };
             if sx < width && sy < height && px[3] > 0 {
-                screen[sy * width + sx] = luma(px[0], px[1], px[2]);
+                let at = (sy * width + sx) * channels;
+                match channels {
+                    3 => screen[at..at + 3].copy_from_slice(&px[..3]),
+                    _ => screen[at] = luma(px[0], px[1], px[2]),
+                }
             }
         }
     }
 }
 
-fn decode_png_gray(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>)> {
+fn decode_png_rgb(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>)> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().map_err(decode_err)?;
@@ -212,31 +273,33 @@ fn decode_png_gray(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>)> {
     let info = reader.next_frame(&mut buffer).map_err(decode_err)?;
     let (w, h) = (info.width as usize, info.height as usize);
     let channels = info.color_type.samples();
-    let gray = buffer[..info.buffer_size()]
+    let rgb = buffer[..info.buffer_size()]
         .chunks_exact(info.line_size)
         .flat_map(|row| row[..w * channels].chunks_exact(channels))
-        .map(|px| match channels {
-            1 | 2 => px[0],
-            _ => luma(px[0], px[1], px[2]),
+        .flat_map(|px| match channels {
+            1 | 2 => [px[0]; 3],
+            _ => [px[0], px[1], px[2]],
         })
         .collect();
-    Ok((w, h, gray))
+    Ok((w, h, rgb))
 }
 
-/// Area-average when shrinking, nearest when growing (both exact at equal size).
-fn resize_frame(src: &[u8], sh: usize, sw: usize, dst: &mut [u8], dh: usize, dw: usize) {
+/// Area-average when shrinking, nearest when growing (both exact at equal size), per channel.
+fn resize_frame(src: &[u8], (sh, sw): (usize, usize), dst: &mut [u8], (dh, dw): (usize, usize), channels: usize) {
     for y in 0..dh {
         let (y0, y1) = (y * sh / dh, ((y + 1) * sh).div_ceil(dh).max(y * sh / dh + 1));
         for x in 0..dw {
             let (x0, x1) = (x * sw / dw, ((x + 1) * sw).div_ceil(dw).max(x * sw / dw + 1));
-            let mut sum = 0u32;
-            for yy in y0..y1.min(sh) {
-                for xx in x0..x1.min(sw) {
-                    sum += src[yy * sw + xx] as u32;
-                }
-            }
             let count = ((y1.min(sh) - y0) * (x1.min(sw) - x0)) as u32;
-            dst[y * dw + x] = ((sum + count / 2) / count) as u8;
+            for c in 0..channels {
+                let mut sum = 0u32;
+                for yy in y0..y1.min(sh) {
+                    for xx in x0..x1.min(sw) {
+                        sum += src[(yy * sw + xx) * channels + c] as u32;
+                    }
+                }
+                dst[(y * dw + x) * channels + c] = ((sum + count / 2) / count) as u8;
+            }
         }
     }
 }
@@ -253,7 +316,7 @@ mod tests {
     #[test]
     fn gif_round_trip_is_lossless_for_grayscale() {
         let clip = gradient_clip();
-        let back = Clip::from_gif(&clip.to_gif().unwrap(), 100).unwrap();
+        let back = Clip::from_gif(&clip.to_gif().unwrap(), 100, 1).unwrap();
         assert_eq!(back, clip);
     }
 
@@ -261,19 +324,68 @@ mod tests {
     fn png_round_trip_is_lossless() {
         let clip = gradient_clip();
         let files: Vec<_> = (0..clip.frames).map(|f| clip.frame_to_png(f).unwrap()).collect();
-        assert_eq!(Clip::from_pngs(&files).unwrap(), clip);
+        assert_eq!(Clip::from_pngs(&files, 1).unwrap(), clip);
     }
 
     #[test]
     fn gif_frame_limit_is_enforced() {
         let gif = gradient_clip().to_gif().unwrap();
-        assert!(matches!(Clip::from_gif(&gif, 2), Err(DataError::Clip(_))));
+        assert!(matches!(Clip::from_gif(&gif, 2, 1), Err(DataError::Clip(_))));
     }
 
     #[test]
     fn garbage_is_a_decode_error() {
-        assert!(matches!(Clip::from_gif(b"GIF89a\x01", 10), Err(DataError::Decode(_))));
-        assert!(Clip::from_pngs(&[b"\x89PNG nope".to_vec()]).is_err());
+        assert!(matches!(Clip::from_gif(b"GIF89a\x01", 10, 1), Err(DataError::Decode(_))));
+        assert!(Clip::from_pngs(&[b"\x89PNG nope".to_vec()], 1).is_err());
+    }
+
+    #[test]
+    fn a_gif_declaring_a_huge_screen_is_refused_before_allocating() {
+        let mut gif = Clip::black(1, 8, 8).to_gif().unwrap();
+        gif[6..10].copy_from_slice(&[0xff; 4]); // logical screen 65 535 × 65 535: 4 GiB of pixels
+        let err = Clip::from_gif(&gif, 10, 1).unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
+    }
+
+    fn rgb_clip() -> Clip {
+        let pixels = (0..2 * 4 * 6 * 3).map(|i| (i * 37 % 256) as u8).collect();
+        Clip::with_channels(2, 4, 6, 3, pixels).unwrap()
+    }
+
+    #[test]
+    fn rgb_png_round_trip_is_lossless_and_gray_readers_take_luminance() {
+        let clip = rgb_clip();
+        let files: Vec<_> = (0..clip.frames).map(|f| clip.frame_to_png(f).unwrap()).collect();
+        assert_eq!(Clip::from_pngs(&files, 3).unwrap(), clip);
+        assert_eq!(Clip::from_pngs(&files, 1).unwrap(), clip.to_channels(1).unwrap());
+    }
+
+    #[test]
+    fn rgb_gif_round_trip_keeps_colours_close() {
+        let clip = rgb_clip();
+        let back = Clip::from_gif(&clip.to_gif().unwrap(), 10, 3).unwrap();
+        assert_eq!((back.frames, back.height, back.width, back.channels), (2, 4, 6, 3));
+        // A 48-colour clip fits a 256-colour palette; NeuQuant may still move a colour a little.
+        let worst = back.pixels.iter().zip(&clip.pixels).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(worst <= 8, "worst colour error {worst}");
+    }
+
+    #[test]
+    fn channel_conversions() {
+        let gray = Clip::new(1, 1, 2, vec![10, 200]).unwrap();
+        let rgb = gray.to_channels(3).unwrap();
+        assert_eq!(rgb.pixels, vec![10, 10, 10, 200, 200, 200]);
+        assert_eq!(rgb.to_channels(1).unwrap(), gray);
+        let red = Clip::with_channels(1, 1, 1, 3, vec![255, 0, 0]).unwrap();
+        assert_eq!(red.to_channels(1).unwrap().pixels, vec![76]); // BT.601: 0.299 · 255
+        assert!(Clip::with_channels(1, 1, 1, 2, vec![0, 0]).is_err());
+        assert!(matches!(gray.as_channels(1).unwrap(), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn rgb_resize_averages_each_channel() {
+        let clip = Clip::with_channels(1, 1, 2, 3, vec![0, 100, 200, 100, 200, 0]).unwrap();
+        assert_eq!(clip.resized(1, 1, 1).unwrap().pixels, vec![50, 150, 100]);
     }
 
     #[test]

@@ -94,6 +94,7 @@ impl Judge {
 
     /// Reads `k` digits from the clip: identity probabilities and motion of each track.
     pub async fn read(&self, clip: &Clip, k: usize) -> Result<Vec<SeenDigit>> {
+        let clip = &*clip.as_channels(1)?; // digits are read in luminance
         let tracks = track(clip, k, self.speed);
         let mut seen = Vec::with_capacity(k);
         for (i, t) in tracks.iter().enumerate() {
@@ -147,6 +148,7 @@ impl Judge {
     /// absolute frame-to-frame change, all in 0–1: 3).
     pub async fn features(&self, clip: &Clip, k: usize) -> Result<Vec<f64>> {
         let seen = self.read(clip, k).await?;
+        let clip = &*clip.as_channels(1)?;
         let mut features = vec![0.0; 22];
         for s in &seen {
             for (f, p) in features.iter_mut().zip(s.probabilities) {

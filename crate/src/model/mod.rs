@@ -7,6 +7,9 @@
 //!   convolutions per frame, then one projection per tubelet: digits straddle tubelet borders and
 //!   a linear embedding alone did not learn their shapes), plus factorised learned positions
 //!   (time + row + column) and an embedding of the token's flow time t (0 for clean video).
+//!   Colour is a config choice (`channels: 3`): a tubelet's values run (t, y, x, channel), so an
+//!   RGB token is three times as wide and nothing else changes; pipelines convert any clip to the
+//!   model's channels (RGB → luminance for the shipped grayscale model, gray → R = G = B).
 //! - **Text → tokens.** A closed word vocabulary (`data::Tokenizer`); each text segment starts with
 //!   a task token (classify, describe, ask, generate, continue, retrieve) that also acts as `<bos>`.
 //! - **One trunk, joint attention** (Transfusion): `[video | task + text]` for understanding,

@@ -8,6 +8,7 @@ use super::error::{ModelError, Result};
 use super::sequence::{self, Layout};
 use super::univid::{Cache, UniVid};
 use super::video::{gaussian, patchify, unpatchify};
+use std::borrow::Cow;
 use crate::data::{parse_caption, Clip, Cue, Motion, Tokenizer, EOS_TOKEN};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::Tensor;
@@ -83,8 +84,10 @@ pub(crate) async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> 
 }
 
 impl UniVid {
-    /// The clip must already have the model's geometry (see `Clip::resized`).
-    fn check_clip(&self, clip: &Clip, min_frames: usize) -> Result<()> {
+    /// The clip as the model reads it: it must already have the model's geometry (see
+    /// `Clip::resized`); colours are converted to the model's channels (RGB → luminance for
+    /// grayscale models, gray → R = G = B for RGB ones).
+    fn model_input<'a>(&self, clip: &'a Clip, min_frames: usize) -> Result<Cow<'a, Clip>> {
         let c = &self.config;
         if clip.height != c.size || clip.width != c.size || clip.frames < min_frames || clip.frames > c.frames {
             return Err(ModelError::Input(format!(
@@ -92,7 +95,7 @@ impl UniVid {
                 c.size, c.size, c.frames, clip.frames, clip.height, clip.width
             )));
         }
-        Ok(())
+        Ok(clip.as_channels(c.channels)?)
     }
 
     /// Runs `[video | task + text]` and returns the hidden states of the text segment.
@@ -106,8 +109,8 @@ impl UniVid {
     }
 
     pub async fn classify(&self, clip: &Clip) -> Result<Classification> {
-        self.check_clip(clip, self.config.frames)?;
-        let (h, _, _) = self.understand_prefix(clip, Task::Classify, &[]);
+        let clip = self.model_input(clip, self.config.frames)?;
+        let (h, _, _) = self.understand_prefix(&clip, Task::Classify, &[]);
         let (digits, motions) = self.class_logits(h.squeeze_dim::<2>(1));
         let presence = read(sigmoid(digits)).await?;
         let motion = read(softmax(motions.reshape([10, 8]), 1)).await?;
@@ -115,12 +118,12 @@ impl UniVid {
     }
 
     pub async fn describe(&self, clip: &Clip, options: DecodeOptions) -> Result<String> {
-        self.check_clip(clip, self.config.frames)?;
-        self.decode(clip, Task::Describe, &[], options).await
+        let clip = self.model_input(clip, self.config.frames)?;
+        self.decode(&clip, Task::Describe, &[], options).await
     }
 
     pub async fn ask(&self, clip: &Clip, question: &str, options: DecodeOptions) -> Result<String> {
-        self.check_clip(clip, self.config.frames)?;
+        let clip = self.model_input(clip, self.config.frames)?;
         let mut question_ids = Tokenizer.encode(question)?;
         if question_ids.last() != Tokenizer.id("?").as_ref() {
             question_ids.push(Tokenizer.id("?").expect("'?' is a word"));
@@ -128,15 +131,15 @@ impl UniVid {
         if question_ids.len() + 4 > self.config.text_len {
             return Err(ModelError::Input("the question leaves no room for an answer".into()));
         }
-        self.decode(clip, Task::Ask, &question_ids, options).await
+        self.decode(&clip, Task::Ask, &question_ids, options).await
     }
 
     /// The clip's retrieval vector (unit length, `embed_dim` values): the mean of its encoded
     /// video tokens, projected. Comparable by dot product with [`embed_query`](Self::embed_query).
     pub async fn embed_clip(&self, clip: &Clip) -> Result<Vec<f32>> {
-        self.check_clip(clip, self.config.frames)?;
+        let clip = self.model_input(clip, self.config.frames)?;
         let n = self.config.video_tokens();
-        let video = self.embed_video(&patchify(clip, &self.config), &vec![0.0; n]);
+        let video = self.embed_video(&patchify(&clip, &self.config), &vec![0.0; n]);
         let (h, _) = self.trunk(video, &sequence::video_only(n), None);
         read(self.video_embedding(h)).await
     }
@@ -152,7 +155,7 @@ impl UniVid {
         for start in (0..clip.frames).step_by(window) {
             let count = window.min(clip.frames - start);
             let pixels = clip.pixels[start * clip.frame_len()..(start + count) * clip.frame_len()].to_vec();
-            let part = Clip::new(count, clip.height, clip.width, pixels)?.resized(frames, side, side)?;
+            let part = Clip::with_channels(count, clip.height, clip.width, clip.channels, pixels)?.resized(frames, side, side)?;
             let text = self.describe(&part, DecodeOptions::default()).await?;
             cues.push(Cue { start: start as f64 / fps, end: (start + count) as f64 / fps, text });
         }
@@ -252,8 +255,8 @@ impl UniVid {
                 "frames_in must be a multiple of {} below {} (the model was trained with 10)", c.tubelet_t, c.frames
             )));
         }
-        self.check_clip(clip, frames_in)?;
-        let mut padded = Clip::black(c.frames, c.size, c.size);
+        let clip = self.model_input(clip, frames_in)?;
+        let mut padded = Clip::blank(c.frames, c.size, c.size, c.channels);
         padded.pixels[..frames_in * clip.frame_len()].copy_from_slice(&clip.pixels[..frames_in * clip.frame_len()]);
         let (n, p) = (c.video_tokens(), c.patch_dim());
         let clean_tokens = frames_in / c.tubelet_t * (n / c.grid().0);

@@ -14,74 +14,59 @@ pub fn from_unit(value: f32) -> u8 {
     ((value.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8
 }
 
-/// Clip (grayscale, config geometry) → `[N, P]` row-major; token order (t, h, w), values (t, y, x).
+/// Clip (config geometry and channels) → `[N, P]` row-major; token order (t, h, w), values
+/// (t, y, x, c): a tubelet row of pixels is contiguous in the clip's interleaved layout.
 pub fn patchify(clip: &Clip, config: &ModelConfig) -> Vec<f32> {
-    let (gt, gh, gw) = config.grid();
-    let (tt, th) = (config.tubelet_t, config.tubelet_hw);
     let mut out = Vec::with_capacity(config.video_tokens() * config.patch_dim());
-    for t in 0..gt {
-        for h in 0..gh {
-            for w in 0..gw {
-                for dt in 0..tt {
-                    let frame = clip.frame(t * tt + dt);
-                    for dy in 0..th {
-                        let row = (h * th + dy) * clip.width + w * th;
-                        out.extend(frame[row..row + th].iter().map(|&p| to_unit(p)));
-                    }
-                }
-            }
-        }
-    }
+    for_each_tubelet_row(config, |frame, start, len| {
+        out.extend(clip.frame(frame)[start..start + len].iter().map(|&p| to_unit(p)));
+    });
     out
 }
 
 /// The inverse of [`patchify`].
 pub fn unpatchify(tokens: &[f32], config: &ModelConfig) -> Clip {
-    let (gt, gh, gw) = config.grid();
-    let (tt, th) = (config.tubelet_t, config.tubelet_hw);
-    let mut clip = Clip::black(config.frames, config.size, config.size);
+    let mut clip = Clip::blank(config.frames, config.size, config.size, config.channels);
     let mut values = tokens.iter();
-    for t in 0..gt {
-        for h in 0..gh {
-            for w in 0..gw {
-                for dt in 0..tt {
-                    let width = clip.width;
-                    let frame = clip.frame_mut(t * tt + dt);
-                    for dy in 0..th {
-                        let row = (h * th + dy) * width + w * th;
-                        for px in &mut frame[row..row + th] {
-                            *px = from_unit(*values.next().expect("N×P values"));
-                        }
-                    }
-                }
-            }
+    for_each_tubelet_row(config, |frame, start, len| {
+        for px in &mut clip.frame_mut(frame)[start..start + len] {
+            *px = from_unit(*values.next().expect("N×P values"));
         }
-    }
+    });
     clip
 }
 
-/// [`unpatchify`] without rounding to pixels: `[N·P]` token values → `[T·H·W]` frame values
-/// (what the conv stem reads; noised tokens stay exact).
+/// [`unpatchify`] without rounding to pixels and channel-first: `[N·P]` token values →
+/// `[T·C·H·W]` frame values (what the conv stem reads; noised tokens stay exact).
 pub fn tokens_to_frames(tokens: &[f32], config: &ModelConfig) -> Vec<f32> {
-    let (gt, gh, gw) = config.grid();
-    let (tt, th, s) = (config.tubelet_t, config.tubelet_hw, config.size);
-    let mut frames = vec![0.0; config.frames * s * s];
+    let (s, c) = (config.size, config.channels);
+    let mut frames = vec![0.0; config.frames * c * s * s];
     let mut values = tokens.iter();
+    for_each_tubelet_row(config, |frame, start, len| {
+        for i in start..start + len {
+            let (pixel, channel) = (i / c, i % c);
+            frames[(frame * c + channel) * s * s + pixel] = *values.next().expect("N×P values");
+        }
+    });
+    frames
+}
+
+/// Calls `visit(frame, start, len)` for every run of a tubelet's values in a frame's interleaved
+/// pixels, in token order (t, h, w) then value order (dt, dy): the one place the layout is defined.
+fn for_each_tubelet_row(config: &ModelConfig, mut visit: impl FnMut(usize, usize, usize)) {
+    let (gt, gh, gw) = config.grid();
+    let (tt, th, s, c) = (config.tubelet_t, config.tubelet_hw, config.size, config.channels);
     for t in 0..gt {
         for h in 0..gh {
             for w in 0..gw {
                 for dt in 0..tt {
                     for dy in 0..th {
-                        let start = ((t * tt + dt) * s + h * th + dy) * s + w * th;
-                        for v in &mut frames[start..start + th] {
-                            *v = *values.next().expect("N×P values");
-                        }
+                        visit(t * tt + dt, ((h * th + dy) * s + w * th) * c, th * c);
                     }
                 }
             }
         }
     }
-    frames
 }
 
 /// Sinusoidal features of flow times (scaled by 1000), `[len(t), dim]`: cos half then sin half.
@@ -129,6 +114,25 @@ mod tests {
         assert_eq!(unpatchify(&tokens, &config), clip);
         let frames = tokens_to_frames(&tokens, &config);
         assert_eq!(frames[64 * 64 + 3 * 64 + 17], to_unit(clip.frame(1)[3 * 64 + 17]));
+    }
+
+    #[test]
+    fn rgb_patchify_round_trips_with_channels_innermost_and_stem_input_channel_first() {
+        let config = ModelConfig { channels: 3, ..ModelConfig::tiny() };
+        let pixels = (0..20 * 64 * 64 * 3).map(|i| (i * 31 % 251) as u8).collect();
+        let clip = Clip::with_channels(20, 64, 64, 3, pixels).unwrap();
+        let tokens = patchify(&clip, &config);
+        assert_eq!(config.patch_dim(), 2 * 16 * 16 * 3);
+        assert_eq!(tokens.len(), 160 * config.patch_dim());
+        // Values run (dt, y, x, c): value 4 of token 0 is the green of pixel (0, 0, 1).
+        assert_eq!(tokens[4], to_unit(clip.frame(0)[4]));
+        // Token 1 starts at pixel (0, 0, 16), red.
+        assert_eq!(tokens[config.patch_dim()], to_unit(clip.frame(0)[16 * 3]));
+        assert_eq!(unpatchify(&tokens, &config), clip);
+        let frames = tokens_to_frames(&tokens, &config);
+        let (frame, channel, y, x) = (1, 2, 3, 17);
+        let stem_index = ((frame * 3 + channel) * 64 + y) * 64 + x;
+        assert_eq!(frames[stem_index], to_unit(clip.frame(frame)[(y * 64 + x) * 3 + channel]));
     }
 
     #[test]

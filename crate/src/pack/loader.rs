@@ -65,14 +65,9 @@ impl Loader {
         if sha256_hex(bytes) != shard.sha256 {
             return Err(PackError::ShardHash { shard: name });
         }
-        let file = SafeTensors::deserialize(bytes).map_err(|e| PackError::Shard { shard: name.clone(), reason: e.to_string() })?;
-        let mut decoded = Vec::new();
-        for (tensor, entry) in self.manifest.tensors.iter().filter(|(_, e)| e.shard == index) {
-            let values = decode(&file, bytes, tensor, entry).map_err(|reason| PackError::Shard { shard: name.clone(), reason })?;
-            decoded.push((tensor.clone(), (entry.shape.clone(), values)));
-        }
+        let decoded = decode_shard(&self.manifest, index, bytes)?;
         self.decoded += decoded.len();
-        for (tensor, (shape, values)) in decoded {
+        for (tensor, shape, values) in decoded {
             match &self.device {
                 Some(device) if values.len() > HOST_COPY_MAX => {
                     let n = values.len();
@@ -113,6 +108,24 @@ impl Loader {
         }
         Ok(Weights::from_parts(host, device))
     }
+}
+
+/// One decoded tensor: name, shape, f32 values.
+pub type DecodedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// Everything [`Loader::add_shard`] checks after size and sha256: the safetensors structure and,
+/// for each tensor the manifest puts in shard `index`, its dtype, shape, byte range, scale and
+/// finite values. Never panics on any bytes (fuzzed: `crate/fuzz`).
+pub fn decode_shard(manifest: &Manifest, index: usize, bytes: &[u8]) -> Result<Vec<DecodedTensor>> {
+    let shard = manifest.shards.get(index).ok_or(PackError::NoSuchShard { index })?;
+    let bad = |reason: String| PackError::Shard { shard: shard.file.clone(), reason };
+    let file = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
+    let mut decoded = Vec::new();
+    for (tensor, entry) in manifest.tensors.iter().filter(|(_, e)| e.shard == index) {
+        let values = decode(&file, bytes, tensor, entry).map_err(bad)?;
+        decoded.push((tensor.clone(), entry.shape.clone(), values));
+    }
+    Ok(decoded)
 }
 
 fn decode(file: &SafeTensors, bytes: &[u8], name: &str, entry: &TensorEntry) -> std::result::Result<Vec<f32>, String> {
