@@ -222,7 +222,7 @@ impl Engine {
     }
 
     /// Pixels are luminance (`frames·size²` bytes) or interleaved RGB (three times as many); the
-    /// model converts either to its own channels.
+    /// model converts either to its own channels (the JS API already sends the model's).
     fn clip(&self, pixels: Vec<u8>, frames: usize) -> Result<Clip, JsValue> {
         let size = self.model()?.config.size;
         let channels = if pixels.len() == frames * size * size * 3 { 3 } else { 1 };
@@ -277,7 +277,7 @@ impl Engine {
     pub async fn continue_clip(&self, pixels: Vec<u8>, frames_in: usize, steps: usize, seed: u32, on_step: Option<js_sys::Function>) -> Result<Vec<u8>, JsValue> {
         let model = self.model()?;
         let size = model.config.size;
-        let frames = pixels.len() / (size * size);
+        let frames = pixels.len() / (size * size * model.config.channels);
         let clip = self.clip(pixels, frames)?;
         let options = GenerateOptions { steps, guidance: 1.0, seed: seed as u64 };
         let mut report = progress(on_step);

@@ -1,37 +1,57 @@
-// A grayscale clip: `frames` frames of `size`×`size` pixels, 0 = black, 255 = white, frame-major.
+// A clip: `frames` frames of `size`×`size` pixels, frame-major, with 1 channel (luminance: 0 =
+// black, 255 = white; the shipped model) or 3 interleaved channels (RGB, for RGB checkpoints).
 
 import { UniVidError } from './errors.js';
-import { GIFEncoder } from './vendor/gifenc.esm.js';
+import { GIFEncoder, quantize, applyPalette } from './vendor/gifenc.esm.js';
 
 export class Clip {
-  constructor(pixels, frames, size) {
+  constructor(pixels, frames, size, channels = 1) {
     this.pixels = pixels;
     this.frames = frames;
     this.size = size;
+    this.channels = channels;
   }
 
   /** Wraps raw pixels after checking their count. */
-  static fromPixels(pixels, { frames, size }) {
+  static fromPixels(pixels, { frames, size, channels = 1 }) {
     if (!(pixels instanceof Uint8Array)) throw new UniVidError('BAD_INPUT', 'pixels must be a Uint8Array');
     if (!Number.isInteger(frames) || !Number.isInteger(size) || frames < 1 || size < 1) {
       throw new UniVidError('BAD_INPUT', `frames and size must be positive integers, got ${frames} and ${size}`);
     }
-    if (pixels.length !== frames * size * size) {
-      throw new UniVidError('BAD_INPUT', `${pixels.length} pixels is not ${frames} frames of ${size}×${size}`);
+    checkChannels(channels);
+    if (pixels.length !== frames * size * size * channels) {
+      throw new UniVidError('BAD_INPUT', `${pixels.length} values is not ${frames} frames of ${size}×${size}×${channels}`);
     }
-    return new Clip(pixels, frames, size);
+    return new Clip(pixels, frames, size, channels);
+  }
+
+  /** The same clip with `channels` channels: RGB → BT.601 luminance (as the Rust crate rounds
+   * it), or gray copied to R, G and B. */
+  toChannels(channels) {
+    checkChannels(channels);
+    if (channels === this.channels) return this;
+    const n = this.frames * this.size * this.size;
+    const out = new Uint8Array(n * channels);
+    const p = this.pixels;
+    if (channels === 1) {
+      for (let i = 0; i < n; i++) out[i] = Math.floor((299 * p[3 * i] + 587 * p[3 * i + 1] + 114 * p[3 * i + 2] + 500) / 1000);
+    } else {
+      for (let i = 0; i < n; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = p[i];
+    }
+    return new Clip(out, this.frames, this.size, channels);
   }
 
   /** Frame `i` as RGBA ImageData. */
   toImageData(i) {
     if (!Number.isInteger(i) || i < 0 || i >= this.frames) throw new UniVidError('BAD_INPUT', `frame ${i} is not in 0..${this.frames - 1}`);
     const n = this.size * this.size;
+    const c = this.channels;
     const rgba = new Uint8ClampedArray(n * 4);
     for (let p = 0; p < n; p++) {
-      const v = this.pixels[i * n + p];
-      rgba[p * 4] = v;
-      rgba[p * 4 + 1] = v;
-      rgba[p * 4 + 2] = v;
+      const at = (i * n + p) * c;
+      rgba[p * 4] = this.pixels[at];
+      rgba[p * 4 + 1] = this.pixels[at + (c === 3 ? 1 : 0)];
+      rgba[p * 4 + 2] = this.pixels[at + (c === 3 ? 2 : 0)];
       rgba[p * 4 + 3] = 255;
     }
     return new ImageData(rgba, this.size, this.size);
@@ -52,8 +72,16 @@ export class Clip {
     const side = this.size * scale;
     const gif = GIFEncoder();
     for (let i = 0; i < this.frames; i++) {
-      // The pixel values are the palette indices: a 256-step gray palette needs no quantising.
-      gif.writeFrame(this.#scaledFrame(i, scale), side, side, { palette: GRAY_PALETTE, delay: 1000 / fps, repeat: 0 });
+      const frame = this.#scaledFrame(i, scale);
+      if (this.channels === 1) {
+        // The pixel values are the palette indices: a 256-step gray palette needs no quantising.
+        gif.writeFrame(frame, side, side, { palette: GRAY_PALETTE, delay: 1000 / fps, repeat: 0 });
+      } else {
+        const rgba = new Uint8Array(side * side * 4);
+        for (let p = 0; p < side * side; p++) rgba.set([frame[3 * p], frame[3 * p + 1], frame[3 * p + 2], 255], 4 * p);
+        const palette = quantize(rgba, 256); // per frame, like the Rust encoder
+        gif.writeFrame(applyPalette(rgba, palette), side, side, { palette, delay: 1000 / fps, repeat: 0 });
+      }
     }
     gif.finish();
     return new Blob([gif.bytes()], { type: 'image/gif' });
@@ -89,13 +117,16 @@ export class Clip {
   }
 
   #scaledFrame(i, scale) {
-    const n = this.size;
-    const frame = this.pixels.subarray(i * n * n, (i + 1) * n * n);
+    const [n, c] = [this.size, this.channels];
+    const frame = this.pixels.subarray(i * n * n * c, (i + 1) * n * n * c);
     if (scale === 1) return frame;
     const side = n * scale;
-    const out = new Uint8Array(side * side);
+    const out = new Uint8Array(side * side * c);
     for (let y = 0; y < side; y++) {
-      for (let x = 0; x < side; x++) out[y * side + x] = frame[Math.floor(y / scale) * n + Math.floor(x / scale)];
+      for (let x = 0; x < side; x++) {
+        const from = (Math.floor(y / scale) * n + Math.floor(x / scale)) * c;
+        out.set(frame.subarray(from, from + c), (y * side + x) * c);
+      }
     }
     return out;
   }
@@ -106,6 +137,24 @@ const GRAY_PALETTE = Array.from({ length: 256 }, (_, v) => [v, v, v]);
 function checkPlayback(fps, scale) {
   if (!(fps > 0 && fps <= 60)) throw new UniVidError('BAD_INPUT', `fps must be in (0, 60], got ${fps}`);
   if (!Number.isInteger(scale) || scale < 1 || scale > 16) throw new UniVidError('BAD_INPUT', `scale must be an integer 1..16, got ${scale}`);
+}
+
+function checkChannels(channels) {
+  if (channels !== 1 && channels !== 3) throw new UniVidError('BAD_INPUT', `channels must be 1 (grayscale) or 3 (RGB), got ${channels}`);
+}
+
+/** A drawable scaled to `size`×`size` by the browser's area filter, as luminance or RGB. */
+function frameValues(drawable, size, channels) {
+  if (channels === 1) return grayFrame(drawable, size);
+  const canvas = new OffscreenCanvas(size, size);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(drawable, 0, 0, size, size);
+  const rgba = ctx.getImageData(0, 0, size, size).data;
+  const out = new Uint8Array(size * size * 3);
+  for (let p = 0; p < size * size; p++) out.set(rgba.subarray(4 * p, 4 * p + 3), 3 * p);
+  return out;
 }
 
 /** Luminance (BT.601) of RGBA pixels scaled to `size`×`size` by the browser's area filter. */
@@ -173,32 +222,35 @@ export async function openVideo(source) {
 }
 
 /** `frames` frames of an open video sampled evenly over [start, end) seconds (frame centres). */
-export async function sampleVideo({ video, duration }, frames, size, start = 0, end = duration) {
+export async function sampleVideo({ video, duration }, frames, size, start = 0, end = duration, channels = 1) {
   if (!(start >= 0 && end > start && end <= duration + 1e-6)) {
     throw new UniVidError('BAD_INPUT', `the time range ${start}–${end} s is not inside the video (0–${duration.toFixed(2)} s)`);
   }
   const times = evenly(frames, frames).map((i) => start + ((end - start) * (i + 0.5)) / frames);
-  const pixels = new Uint8Array(frames * size * size);
+  const pixels = new Uint8Array(frames * size * size * channels);
   for (const [i, t] of times.entries()) {
     video.currentTime = t;
     await once(video, 'seeked', 10_000, `seeking to ${t.toFixed(2)} s`);
-    pixels.set(grayFrame(video, size), i * size * size);
+    pixels.set(frameValues(video, size, channels), i * size * size * channels);
   }
-  return { clip: new Clip(pixels, frames, size), report: { source: 'video', duration, width: video.videoWidth, height: video.videoHeight, times } };
+  return { clip: new Clip(pixels, frames, size, channels), report: { source: 'video', duration, width: video.videoWidth, height: video.videoHeight, times } };
 }
 
 /**
- * Converts real input to the model's clip: `frames` grayscale frames of `size`×`size`, sampled
+ * Converts real input to the model's clip: `frames` frames of `size`×`size` (grayscale, or RGB
+ * with `channels: 3`), sampled
  * evenly from a `<video>`, File/Blob (video; `start`/`end` in seconds pick a part of it), or an
  * array of ImageData / canvases / images.
  * Returns `{ clip, report }`; the report says what was done (source size, frames picked, times).
  */
-Clip.from = async function from(source, { frames = 20, size = 64, start, end } = {}) {
+Clip.from = async function from(source, { frames = 20, size = 64, start, end, channels = 1 } = {}) {
   if (!Number.isInteger(frames) || frames < 1 || frames > 1000) throw new UniVidError('BAD_INPUT', `frames must be in 1..=1000, got ${frames}`);
+  checkChannels(channels);
+  const converted = `${channels === 3 ? 'RGB' : 'grayscale'} ${size}×${size}`;
   if (Array.isArray(source)) {
     if (source.length === 0) throw new UniVidError('BAD_INPUT', 'no frames given');
     const picked = evenly(source.length, frames).map(Math.round);
-    const pixels = new Uint8Array(frames * size * size);
+    const pixels = new Uint8Array(frames * size * size * channels);
     for (const [i, at] of picked.entries()) {
       let frame = source[at];
       if (frame instanceof ImageData) {
@@ -208,16 +260,16 @@ Clip.from = async function from(source, { frames = 20, size = 64, start, end } =
       }
       const [w, h] = drawableSize(frame);
       if (!(w > 0 && h > 0) || w * h > 4096 * 4096) throw new UniVidError('BAD_INPUT', `frame ${at} is ${w}×${h}: expected 1..=4096² pixels`);
-      pixels.set(grayFrame(frame, size), i * size * size);
+      pixels.set(frameValues(frame, size, channels), i * size * size * channels);
     }
     const [w, h] = drawableSize(source[0]);
-    return { clip: new Clip(pixels, frames, size), report: { source: 'frames', count: source.length, picked, width: w, height: h, converted: `grayscale ${size}×${size}` } };
+    return { clip: new Clip(pixels, frames, size, channels), report: { source: 'frames', count: source.length, picked, width: w, height: h, converted } };
   }
   if ((globalThis.Blob && source instanceof Blob) || isVideoElement(source)) {
     const opened = await openVideo(source);
     try {
-      const { clip, report } = await sampleVideo(opened, frames, size, start, end);
-      return { clip, report: { ...report, converted: `grayscale ${size}×${size}` } };
+      const { clip, report } = await sampleVideo(opened, frames, size, start, end, channels);
+      return { clip, report: { ...report, converted } };
     } finally {
       opened.revoke();
     }

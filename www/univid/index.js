@@ -37,9 +37,11 @@ export class UniVid {
     this.backendReason = reason;
     /** The model's manifest (config, tokenizer, shards). */
     this.manifest = manifest;
-    /** The model's geometry: clips are `frames` frames of `size`×`size` grayscale pixels. */
+    /** The model's geometry: clips are `frames` frames of `size`×`size` pixels with `channels`
+     * channels (1 = grayscale, 3 = RGB); clips of the other kind are converted. */
     this.frames = manifest.model.frames;
     this.size = manifest.model.size;
+    this.channels = manifest.model.channels;
     /** The words the model understands. */
     this.vocabulary = manifest.tokenizer.filter((w) => !w.startsWith('<'));
     /** Length of the retrieval vectors `embed` returns. */
@@ -121,7 +123,7 @@ export class UniVid {
     if (clip.size !== this.size || clip.frames !== frames) {
       throw new UniVidError('BAD_INPUT', `the model reads ${frames} frames of ${this.size}×${this.size}, got ${clip.frames} of ${clip.size}×${clip.size}`);
     }
-    return clip.pixels;
+    return clip.toChannels(this.channels).pixels;
   }
 
   /** Digits present and how each moves, with probabilities. */
@@ -140,7 +142,7 @@ export class UniVid {
    * @returns {Promise<{ cues: { start: number, end: number, text: string }[], vtt: string }>}
    */
   async describeTimeline(video, { window, frames = this.frames, onCue, signal } = {}) {
-    return describeTimeline((clip) => this.describe(clip), video, { window, frames, size: this.size, onCue, signal });
+    return describeTimeline((clip) => this.describe(clip), video, { window, frames, size: this.size, channels: this.channels, onCue, signal });
   }
 
   /** Answers a question in the model's vocabulary (unknown words → OUT_OF_VOCABULARY). */
@@ -195,7 +197,7 @@ export class UniVid {
     }
     await this.#generator(wait);
     const pixels = await this.#call('generate', [String(prompt), steps, guidance, seed], onStep, signal);
-    return new Clip(pixels, this.frames, this.size);
+    return new Clip(pixels, this.frames, this.size, this.channels);
   }
 
   /** Keeps the first `framesIn` frames of `clip` and generates the other `framesOut` (give either;
@@ -208,7 +210,7 @@ export class UniVid {
     }
     await this.#generator(wait);
     const pixels = await this.#call('continueClip', [this.#pixels(clip), framesIn, steps, seed], onStep, signal);
-    return new Clip(pixels, this.frames, this.size);
+    return new Clip(pixels, this.frames, this.size, this.channels);
   }
 
   /** Frees the model; later calls throw NOT_LOADED. */

@@ -9,7 +9,7 @@ import { openVideo, sampleVideo } from './clip.js';
  * Describes `source` (a `<video>`, File or Blob) every `window` seconds with `describe(clip)`.
  * Resolves `{ cues: [{ start, end, text }], vtt }`; `onCue(cue, i, count)` reports each one.
  */
-export async function describeTimeline(describe, source, { window = 2, frames = 20, size = 64, onCue, signal } = {}) {
+export async function describeTimeline(describe, source, { window = 2, frames = 20, size = 64, channels = 1, onCue, signal } = {}) {
   if (!(typeof window === 'number' && window >= 0.1 && window <= 600)) {
     throw new UniVidError('BAD_INPUT', `window must be a number of seconds in 0.1..=600, got ${window}`);
   }
@@ -22,7 +22,7 @@ export async function describeTimeline(describe, source, { window = 2, frames = 
       if (signal?.aborted) throw aborted();
       const start = i * step;
       const end = i === count - 1 ? opened.duration : (i + 1) * step;
-      const { clip } = await sampleVideo(opened, frames, size, start, end);
+      const { clip } = await sampleVideo(opened, frames, size, start, end, channels);
       const cue = { start, end, text: await describe(clip, signal) };
       cues.push(cue);
       try { onCue?.(cue, i, count); } catch { /* a throwing listener does not stop the work */ }

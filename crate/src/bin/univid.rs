@@ -154,6 +154,9 @@ enum Command {
         random: Option<String>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// With --random: the preset with this many channels (3 = an RGB model).
+        #[arg(long, requires = "random")]
+        channels: Option<usize>,
         #[arg(long, default_value = "int8")]
         quant: String,
         /// Start a new shard once one holds this many MiB (a tensor is never split).
@@ -282,12 +285,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 std::fs::write(out, text)?;
             }
         }
-        Command::Pack { checkpoint, random, seed, quant, shard_mb, out } => {
+        Command::Pack { checkpoint, random, seed, channels, quant, shard_mb, out } => {
             let scheme = Scheme::parse(&quant).ok_or_else(|| format!("unknown --quant '{quant}' (f32, f16, int8, int4)"))?;
             let (config, weights, meta) = match (&checkpoint, &random) {
                 (Some(path), _) => read_weights(path)?,
                 (None, Some(preset)) => {
-                    let config = ModelConfig::preset(preset)?;
+                    let preset_config = ModelConfig::preset(preset)?;
+                    let config = ModelConfig { channels: channels.unwrap_or(preset_config.channels), ..preset_config };
+                    config.validate()?;
                     let weights = Weights::random(&config, seed);
                     (config, weights, serde_json::json!({ "random": preset, "seed": seed }))
                 }

@@ -171,7 +171,7 @@ impl Digits {
 }
 
 fn images_from_floats(values: &[f32]) -> std::result::Result<Vec<[u8; PIXELS]>, String> {
-    if values.is_empty() || values.len() % PIXELS != 0 {
+    if values.is_empty() || !values.len().is_multiple_of(PIXELS) {
         return Err(format!("{} values is not a whole number of 28×28 images", values.len()));
     }
     Ok(values

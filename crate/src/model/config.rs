@@ -111,10 +111,10 @@ impl ModelConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let ok = self.frames % self.tubelet_t == 0
-            && self.size % self.tubelet_hw == 0
-            && self.d_model % self.heads == 0
-            && self.time_dim % 2 == 0
+        let ok = self.frames.is_multiple_of(self.tubelet_t)
+            && self.size.is_multiple_of(self.tubelet_hw)
+            && self.d_model.is_multiple_of(self.heads)
+            && self.time_dim.is_multiple_of(2)
             && self.experts > 0
             && self.layers > 0
             && self.text_len > 1
