@@ -19,7 +19,7 @@ before(async () => {
 
 after(() => close?.());
 
-test('an RGB model reads and writes colour; grayscale clips are converted both ways', { timeout: 120_000 }, async () => {
+test('an RGB model reads and writes colour (CPU and WebGPU agree); grayscale clips are converted both ways', { timeout: 120_000 }, async () => {
   const result = await page.evaluate(async (pack) => {
     const { UniVid, Clip } = await import('/www/univid/index.js');
     const rgbModel = await UniVid.load(`/${pack}`, { backend: 'cpu', cache: false });
@@ -29,11 +29,15 @@ test('an RGB model reads and writes colour; grayscale clips are converted both w
     const replicated = gray.toChannels(3);
     const tinted = Clip.fromPixels(replicated.pixels.map((v, i) => (i % 3 === 2 ? 255 - v : v)), { frames: 20, size: 64, channels: 3 });
     const probs = async (model, clip) => (await model.classify(clip)).digit_probabilities;
+    const onWebGpu = await UniVid.load(`/${pack}`, { backend: 'webgpu', cache: false });
+    const webgpuVsCpu = [await probs(onWebGpu, tinted), await probs(rgbModel, tinted)];
+    onWebGpu.dispose();
     const generated = await rgbModel.generate('digit 3 moves right', { steps: 1, seed: 1 });
     const gif = await generated.toGif();
     const head = new TextDecoder().decode(new Uint8Array(await gif.arrayBuffer()).subarray(0, 6));
     const out = {
       channels: rgbModel.channels,
+      webgpuVsCpu: Math.max(...webgpuVsCpu[0].map((p, i) => Math.abs(p - webgpuVsCpu[1][i]))),
       grayVsReplicated: [await probs(rgbModel, gray), await probs(rgbModel, replicated)],
       tintedVsReplicated: [await probs(rgbModel, tinted), await probs(rgbModel, replicated)],
       shippedGrayVsColour: [await probs(grayModel, gray), await probs(grayModel, replicated)],
@@ -48,6 +52,7 @@ test('an RGB model reads and writes colour; grayscale clips are converted both w
   }, PACK);
   console.log(JSON.stringify({ ...result, grayVsReplicated: undefined, tintedVsReplicated: undefined, shippedGrayVsColour: undefined }));
   assert.equal(result.channels, 3);
+  assert.ok(result.webgpuVsCpu < 1e-3, `WebGPU and CPU differ by ${result.webgpuVsCpu} on a colour clip`);
   assert.deepEqual(result.grayVsReplicated[0], result.grayVsReplicated[1], 'a gray clip reads as R = G = B');
   assert.notDeepEqual(result.tintedVsReplicated[0], result.tintedVsReplicated[1], 'colour reaches the RGB model');
   assert.deepEqual(result.shippedGrayVsColour[0], result.shippedGrayVsColour[1], 'the grayscale model reads a colour clip as its luminance');
