@@ -18,5 +18,5 @@ pub mod judge;
 pub mod model;
 pub mod pack;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "wgpu"))]
 pub mod web;
