@@ -17,8 +17,8 @@ pub struct Clip {
     pub pixels: Vec<u8>,
 }
 
-/// Largest decoded clip [`Clip::from_gif`] builds (all frames): checked before each allocation,
-/// so a GIF that declares a huge screen or holds endless frames fails cleanly.
+/// Largest decoded clip the GIF and PNG readers build (all frames): checked before each
+/// allocation, so a file that declares a huge size or holds endless frames fails cleanly.
 pub const MAX_DECODED_BYTES: usize = 256 << 20;
 
 /// GIF frame delay in hundredths of a second (10 fps, the usual Moving MNIST playback).
@@ -189,6 +189,9 @@ impl Clip {
         let mut size = None;
         for bytes in files {
             let (w, h, rgb) = decode_png_rgb(bytes)?;
+            if pixels.len() + w * h * channels > MAX_DECODED_BYTES {
+                return Err(DataError::Clip(format!("the PNG frames are over the {MAX_DECODED_BYTES}-byte limit")));
+            }
             let frame = Self::with_channels(1, h, w, 3, rgb)?.to_channels(channels)?;
             if *size.get_or_insert((w, h)) != (w, h) {
                 return Err(DataError::Clip("PNG frames differ in size".into()));
@@ -268,7 +271,12 @@ fn decode_png_rgb(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>)> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let mut reader = decoder.read_info().map_err(decode_err)?;
-    let size = reader.output_buffer_size().ok_or_else(|| DataError::Decode("PNG too large".into()))?;
+    // The header's size is checked before the buffer exists: a 64 521 × 63 496 PNG of a few
+    // hundred bytes once asked for 38 GB here (found by the `png` fuzz target).
+    let size = reader.output_buffer_size().filter(|&n| n <= MAX_DECODED_BYTES).ok_or_else(|| {
+        let (w, h) = reader.info().size();
+        DataError::Clip(format!("a {w}×{h} PNG frame is over the {MAX_DECODED_BYTES}-byte limit"))
+    })?;
     let mut buffer = vec![0; size];
     let info = reader.next_frame(&mut buffer).map_err(decode_err)?;
     let (w, h) = (info.width as usize, info.height as usize);
@@ -337,6 +345,30 @@ mod tests {
     fn garbage_is_a_decode_error() {
         assert!(matches!(Clip::from_gif(b"GIF89a\x01", 10, 1), Err(DataError::Decode(_))));
         assert!(Clip::from_pngs(&[b"\x89PNG nope".to_vec()], 1).is_err());
+    }
+
+    /// CRC-32 (PNG's chunk checksum), bitwise: only for building test files.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= b as u32;
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_png_declaring_a_huge_frame_is_refused_before_allocating() {
+        // What the png fuzz target found (crate/fuzz/regressions/png/, where the fuzzing build
+        // skips CRCs): a small PNG whose header says 64 521 × 63 496, i.e. a 4 GB buffer.
+        let mut png = Clip::black(1, 8, 8).frame_to_png(0).unwrap();
+        png[16..24].copy_from_slice(&[0, 0, 0xfc, 0x09, 0, 0, 0xf8, 0x08]);
+        let crc = crc32(&png[12..29]); // IHDR type + data
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = Clip::from_pngs(&[png], 1).unwrap_err();
+        assert!(err.to_string().contains("limit"), "{err}");
     }
 
     #[test]
