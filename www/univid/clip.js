@@ -143,33 +143,24 @@ function checkChannels(channels) {
   if (channels !== 1 && channels !== 3) throw new UniVidError('BAD_INPUT', `channels must be 1 (grayscale) or 3 (RGB), got ${channels}`);
 }
 
-/** A drawable scaled to `size`×`size` by the browser's area filter, as luminance or RGB. */
+/** A drawable scaled to `size`×`size` by the browser's area filter, as luminance (BT.601) or RGB. */
 function frameValues(drawable, size, channels) {
-  if (channels === 1) return grayFrame(drawable, size);
-  const canvas = new OffscreenCanvas(size, size);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(drawable, 0, 0, size, size);
-  const rgba = ctx.getImageData(0, 0, size, size).data;
-  const out = new Uint8Array(size * size * 3);
-  for (let p = 0; p < size * size; p++) out.set(rgba.subarray(4 * p, 4 * p + 3), 3 * p);
+  const rgba = scaledRgba(drawable, size);
+  const out = new Uint8Array(size * size * channels);
+  for (let p = 0; p < size * size; p++) {
+    if (channels === 3) out.set(rgba.subarray(4 * p, 4 * p + 3), 3 * p);
+    else out[p] = Math.round(0.299 * rgba[p * 4] + 0.587 * rgba[p * 4 + 1] + 0.114 * rgba[p * 4 + 2]);
+  }
   return out;
 }
 
-/** Luminance (BT.601) of RGBA pixels scaled to `size`×`size` by the browser's area filter. */
-function grayFrame(drawable, size) {
+function scaledRgba(drawable, size) {
   const canvas = new OffscreenCanvas(size, size);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = 'high';
   ctx.drawImage(drawable, 0, 0, size, size);
-  const rgba = ctx.getImageData(0, 0, size, size).data;
-  const out = new Uint8Array(size * size);
-  for (let p = 0; p < out.length; p++) {
-    out[p] = Math.round(0.299 * rgba[p * 4] + 0.587 * rgba[p * 4 + 1] + 0.114 * rgba[p * 4 + 2]);
-  }
-  return out;
+  return ctx.getImageData(0, 0, size, size).data;
 }
 
 /** Evenly spaced indices (or times) of `count` samples over `length` items. */
