@@ -51,18 +51,3 @@ pub fn fixture_packs() -> &'static [Packed] {
             .collect()
     })
 }
-
-/// Seed inputs of the `shard` target: every fixture shard behind the selector that picks it.
-pub fn shard_seeds() -> Vec<Vec<u8>> {
-    let packs = fixture_packs();
-    let mut seeds = Vec::new();
-    for (p, packed) in packs.iter().enumerate() {
-        for (index, (_, bytes)) in packed.shards.iter().enumerate() {
-            let selector = index * packs.len() + p;
-            if let Ok(selector) = u8::try_from(selector) {
-                seeds.push([&[selector][..], bytes].concat());
-            }
-        }
-    }
-    seeds
-}

@@ -45,9 +45,7 @@ impl Clip {
         if frames == 0 || height == 0 || width == 0 {
             return Err(DataError::Clip(format!("empty clip ({frames}×{height}×{width})")));
         }
-        if channels != 1 && channels != 3 {
-            return Err(DataError::Clip(format!("{channels} channels; clips are grayscale (1) or RGB (3)")));
-        }
+        check_channels(channels)?;
         if pixels.len() != frames * height * width * channels {
             return Err(DataError::Clip(format!(
                 "{} values for {frames}×{height}×{width}×{channels}",
@@ -138,9 +136,7 @@ impl Clip {
     /// `channels` channels (1 = luminance, 3 = RGB). At most `max_frames` frames are read so a
     /// hostile file cannot exhaust memory.
     pub fn from_gif(bytes: &[u8], max_frames: usize, channels: usize) -> Result<Self> {
-        if channels != 1 && channels != 3 {
-            return Err(DataError::Clip(format!("{channels} channels; clips are grayscale (1) or RGB (3)")));
-        }
+        check_channels(channels)?;
         let mut options = gif::DecodeOptions::new();
         options.set_color_output(gif::ColorOutput::RGBA);
         options.set_memory_limit(gif::MemoryLimit::Bytes(std::num::NonZeroU64::new(64 << 20).expect("non-zero")));
@@ -229,6 +225,13 @@ impl Clip {
         }
         Ok(())
     }
+}
+
+fn check_channels(channels: usize) -> Result<()> {
+    if channels != 1 && channels != 3 {
+        return Err(DataError::Clip(format!("{channels} channels; clips are grayscale (1) or RGB (3)")));
+    }
+    Ok(())
 }
 
 fn dimension(value: usize) -> Result<u16> {

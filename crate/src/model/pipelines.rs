@@ -154,8 +154,7 @@ impl UniVid {
         let mut cues = Vec::new();
         for start in (0..clip.frames).step_by(window) {
             let count = window.min(clip.frames - start);
-            let pixels = clip.pixels[start * clip.frame_len()..(start + count) * clip.frame_len()].to_vec();
-            let part = Clip::with_channels(count, clip.height, clip.width, clip.channels, pixels)?.resized(frames, side, side)?;
+            let part = clip.slice(start, start + count)?.resized(frames, side, side)?;
             let text = self.describe(&part, DecodeOptions::default()).await?;
             cues.push(Cue { start: start as f64 / fps, end: (start + count) as f64 / fps, text });
         }
