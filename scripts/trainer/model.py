@@ -35,6 +35,15 @@ class ModelConfig:
     time_dim: int = 64  # sinusoidal features of the flow time t
     stem_channels: int = 32  # conv stem width (0 = tubelets embedded by one linear layer only)
     embed_dim: int = 128  # retrieval space shared by clips and texts
+    # What the video head predicts: "velocity" (eps - x0) or "sample" (x0, turned into a velocity
+    # by the sampler). A 2x16x16 tubelet has 512 values but the trunk only 256 widths: the head
+    # cannot pass the noise through to predict eps - x0, while the clean sample lies on the
+    # low-dimensional digit manifold it can reach (JiT, Li & He 2025: x-prediction with a v-loss).
+    prediction: str = "sample"
+
+    @property
+    def predicts_sample(self):
+        return self.prediction == "sample"
 
     @property
     def grid(self):  # (T', H', W') tubelet grid

@@ -197,6 +197,17 @@ def noised(x0, t):
     return (1 - t[..., None]) * x0 + t[..., None] * eps, eps - x0
 
 
+MIN_FLOW_TIME = 0.05  # a sample prediction's velocity divides by t: bounded near the data
+
+
+def predicted_velocity(model, head, xt, t):
+    """The video head's output as a velocity: as is, or from a predicted sample x0 by
+    v = (x_t - x0) / t (the same conversion the Rust sampler makes)."""
+    if not model.cfg.predicts_sample:
+        return head
+    return (xt - head) / t.clamp(min=MIN_FLOW_TIME)[..., None]
+
+
 def generate_loss(model, rec, drop_prob=0.1):
     cfg = model.cfg
     b = len(rec)
@@ -216,7 +227,7 @@ def generate_loss(model, rec, drop_prob=0.1):
     mask = segment_mask([(lp, TEXT, [0]), (n, VIDEO, [0, 1])], key_padding=real)
     gates = gate_ids([(lp, GENERATE, TEXT), (n, GENERATE, VIDEO)])
     h = model.trunk(x, mask, gates)
-    predicted = model.video_out(h[:, lp:]).float()
+    predicted = predicted_velocity(model, model.video_out(h[:, lp:]).float(), xt, t)
     return {"generate": F.mse_loss(predicted, velocity)}
 
 
@@ -235,5 +246,5 @@ def continue_loss(model, rec, frames_in=10):
     mask = segment_mask([(1, TEXT, [0]), (n, VIDEO, [0, 1])])
     gates = gate_ids([(1, CONTINUE, TEXT), (n, CONTINUE, VIDEO)])
     h = model.trunk(x, mask, gates)
-    predicted = model.video_out(h[:, 1:]).float()
+    predicted = predicted_velocity(model, model.video_out(h[:, 1:]).float(), xt, t)
     return {"continue": F.mse_loss(predicted[:, ~clean], velocity[:, ~clean])}

@@ -34,6 +34,9 @@ def parse_args():
     p.add_argument("--understand-batch", type=int, default=0, help="clips for the understanding family (0 = --batch)")
     p.add_argument("--families", default=",".join(TASK_FAMILIES), help="task families trained (for ablations)")
     p.add_argument("--stem-channels", type=int, default=-1, help="override the preset's conv stem width (ablations)")
+    p.add_argument("--prediction", default="sample", choices=["velocity", "sample"],
+                   help="what the video head predicts (see ModelConfig.prediction)")
+    p.add_argument("--reinit", default="", help="comma-separated tensor prefixes a warm start keeps freshly initialised")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=300)
     p.add_argument("--stem-lr-scale", type=float, default=3.0, help="learning-rate multiplier of the conv stem")
@@ -61,12 +64,12 @@ def learning_rate(step, args):
     return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def warm_start(model, ema, path):
+def warm_start(model, ema, path, reinit=()):
     """Loads matching tensors from an earlier checkpoint; new parts keep their initialisation.
     A new residual input branch starts with a zero output projection so the loaded network's
     function is unchanged at step 0."""
     from safetensors.torch import load_file
-    loaded = {k: v.float() for k, v in load_file(path).items()}
+    loaded = {k: v.float() for k, v in load_file(path).items() if not k.startswith(tuple(reinit))}
     missing, unexpected = model.load_state_dict(loaded, strict=False)
     if unexpected:
         raise RuntimeError(f"{path} has tensors this config lacks: {unexpected}")
@@ -86,6 +89,11 @@ def main():
     cfg = ModelConfig.preset(args.config)
     if args.stem_channels >= 0:
         cfg.stem_channels = args.stem_channels
+    cfg.prediction = args.prediction
+    saved_config = os.path.join(args.models, args.name, "config.json")
+    if args.resume and os.path.exists(saved_config):  # a run keeps its head's meaning
+        with open(saved_config) as f:
+            cfg.prediction = json.load(f)["model"].get("prediction", "velocity")
     families = args.families.split(",")
     understand_batch = args.understand_batch or args.batch
     model = UniVid(cfg).to(args.device)
@@ -109,7 +117,7 @@ def main():
     model_dir = os.path.join(args.models, args.name)
     os.makedirs(run_dir, exist_ok=True)
     if args.init_from and not args.resume:
-        warm_start(model, ema, args.init_from)
+        warm_start(model, ema, args.init_from, [p for p in args.reinit.split(",") if p])
     if args.resume:
         state = checkpoint.load(run_dir, model_dir, model, ema, opt, state)
         print(f"resumed at step {state['step']}", flush=True)

@@ -56,6 +56,22 @@ pub struct ModelConfig {
     pub stem_channels: usize,
     /// Width of the retrieval space clips and texts are embedded into.
     pub embed_dim: usize,
+    /// What the video head predicts (checkpoints written before this field predict velocity).
+    #[serde(default)]
+    pub prediction: Prediction,
+}
+
+/// The video head's target. A 2×16×16 tubelet has 512 values but the small trunk only 256
+/// widths: it cannot carry the noise through to predict ε − x₀, while the clean sample lies on
+/// the low-dimensional digit manifold it can reach (x-prediction, as in JiT by Li & He, 2025).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prediction {
+    /// The rectified-flow velocity ε − x₀.
+    #[default]
+    Velocity,
+    /// The clean sample x₀; the sampler turns it into the velocity (x_t − x₀) / t.
+    Sample,
 }
 
 impl ModelConfig {
@@ -76,6 +92,7 @@ impl ModelConfig {
             time_dim: 64,
             stem_channels: 32,
             embed_dim: 128,
+            prediction: Prediction::Sample,
         }
     }
 
@@ -219,5 +236,14 @@ mod tests {
         assert!(ModelConfig::large().parameter_count() >= 300_000_000);
         assert_eq!(ModelConfig::small().video_tokens(), 160);
         assert_eq!(ModelConfig::small().patch_dim(), 512);
+    }
+
+    #[test]
+    fn a_config_written_before_the_prediction_field_means_velocity() {
+        let mut json = serde_json::to_value(ModelConfig::small()).unwrap();
+        assert_eq!(json["prediction"], "sample");
+        json.as_object_mut().unwrap().remove("prediction");
+        let old: ModelConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.prediction, Prediction::Velocity);
     }
 }

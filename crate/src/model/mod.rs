@@ -48,7 +48,7 @@ mod univid;
 mod video;
 mod weights;
 
-pub use config::{gate_row, Modality, ModelConfig, Task, TASKS};
+pub use config::{gate_row, Modality, ModelConfig, Prediction, Task, TASKS};
 pub use error::{ModelError, Result};
 pub use pipelines::{no_progress, rank_by_similarity, Classification, DecodeOptions, DigitGuess, GenerateOptions, OnStep, MAX_STEPS};
 pub use probe::{probe_clip, probe_difference, run_probe, Probe, PROBE_SEED};

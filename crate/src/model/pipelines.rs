@@ -3,7 +3,7 @@
 //! Every read-back goes through `into_data_async`, so the same code runs on WebGPU in a browser
 //! (where synchronous reads are impossible) and natively (driven by a blocking executor).
 
-use super::config::Task;
+use super::config::{Prediction, Task};
 use super::error::{ModelError, Result};
 use super::sequence::{self, Layout};
 use super::univid::{Cache, UniVid};
@@ -217,6 +217,8 @@ impl UniVid {
         for step in 0..options.steps {
             let (t, t_next) = flow_times(step, options.steps);
             let mut v = self.generate_velocity(&words, &x, t).await?;
+            // Guidance mixes velocities; with a sample-predicting head that is the same as mixing
+            // the predicted samples, since the velocity is affine in them.
             if options.guidance != 1.0 {
                 let unconditional = self.generate_velocity(&[], &x, t).await?;
                 for (vc, vu) in v.iter_mut().zip(unconditional) {
@@ -241,7 +243,8 @@ impl UniVid {
         let layout = sequence::generate(words.len(), n);
         let input = Tensor::cat(vec![self.embed_text(Some(Task::Generate), words, 0), self.embed_video(x, &vec![t; n])], 1);
         let (h, _) = self.trunk(input, &layout, None);
-        read(self.velocity(h.narrow(1, 1 + words.len(), n))?).await
+        let head = read(self.velocity(h.narrow(1, 1 + words.len(), n))?).await?;
+        Ok(head_to_velocity(self.config.prediction, head, x, |_| t, self.config.patch_dim()))
     }
 
     /// Keeps the first `frames_in` frames and generates the rest of the model's clip length.
@@ -268,7 +271,8 @@ impl UniVid {
             let times: Vec<f32> = (0..n).map(|i| if i < clean_tokens { 0.0 } else { t }).collect();
             let input = Tensor::cat(vec![self.embed_text(Some(Task::Continue), &[], 0), self.embed_video(&x, &times)], 1);
             let (h, _) = self.trunk(input, &layout, None);
-            let v = read(self.velocity(h.narrow(1, 1, n))?).await?;
+            let head = read(self.velocity(h.narrow(1, 1, n))?).await?;
+            let v = head_to_velocity(c.prediction, head, &x, |token| times[token], p);
             euler(&mut x[clean_tokens * p..], &v[clean_tokens * p..], t_next - t);
             report(on_step, step, options.steps).await?;
         }
@@ -314,6 +318,24 @@ fn check_steps(steps: usize) -> Result<()> {
 /// Times of Euler step `i` of `n`: from t = 1 (noise) towards 0 (data), uniformly.
 fn flow_times(i: usize, n: usize) -> (f32, f32) {
     (1.0 - i as f32 / n as f32, 1.0 - (i + 1) as f32 / n as f32)
+}
+
+/// Below this flow time a sample prediction's velocity stops growing (the twin trains with the same
+/// bound, `MIN_FLOW_TIME` in scripts/trainer/tasks.py).
+pub const MIN_FLOW_TIME: f32 = 0.05;
+
+/// The video head's output `[N·P]` as a velocity: as is, or from a predicted sample x₀ by
+/// v = (x_t − x₀) / t with each token's own flow time.
+fn head_to_velocity(prediction: Prediction, mut head: Vec<f32>, x: &[f32], time_of_token: impl Fn(usize) -> f32, patch_dim: usize) -> Vec<f32> {
+    if prediction == Prediction::Sample {
+        for (token, (out, noisy)) in head.chunks_mut(patch_dim).zip(x.chunks(patch_dim)).enumerate() {
+            let t = time_of_token(token).max(MIN_FLOW_TIME);
+            for (o, xt) in out.iter_mut().zip(noisy) {
+                *o = (xt - *o) / t;
+            }
+        }
+    }
+    head
 }
 
 fn euler(x: &mut [f32], velocity: &[f32], dt: f32) {
@@ -364,4 +386,30 @@ pub fn rank_by_similarity(query: &[f32], candidates: &[Vec<f32>]) -> Vec<(usize,
         candidates.iter().enumerate().map(|(i, c)| (i, query.iter().zip(c).map(|(a, b)| a * b).sum())).collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     scored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_prediction_becomes_the_velocity_that_lands_on_it() {
+        let (x, predicted) = (vec![1.0, -0.5, 0.25, 0.0], vec![-1.0, -1.0, 0.5, 0.5]);
+        let times = [0.5, 0.2];
+        let v = head_to_velocity(Prediction::Sample, predicted.clone(), &x, |token| times[token], 2);
+        // One Euler step from each token's t to 0 must reach the predicted sample.
+        for i in 0..4 {
+            let landed = x[i] - times[i / 2] * v[i];
+            assert!((landed - predicted[i]).abs() < 1e-6, "{i}: {landed} vs {}", predicted[i]);
+        }
+    }
+
+    #[test]
+    fn a_velocity_prediction_passes_through_and_clean_tokens_stay_finite() {
+        let head = vec![0.3, -0.7];
+        assert_eq!(head_to_velocity(Prediction::Velocity, head.clone(), &[5.0, 5.0], |_| 0.0, 1), head);
+        let v = head_to_velocity(Prediction::Sample, head, &[0.3, 5.0], |_| 0.0, 1);
+        assert!(v.iter().all(|v| v.is_finite()));
+        assert_eq!(v[1], (5.0 + 0.7) / MIN_FLOW_TIME);
+    }
 }
