@@ -95,6 +95,31 @@ function summarise(profile) {
   return {
     sampled_busy_ms: Math.round(total),
     categories_percent: Object.fromEntries(Object.entries(categories).sort((a, b) => b[1] - a[1]).map(([c, ms]) => [c, share(ms)])),
-    top_functions: busy.sort((a, b) => b[1] - a[1]).slice(0, 15).map(([name, ms]) => ({ name: name.slice(0, 160), percent: share(ms) })),
+    top_functions: busy.sort((a, b) => b[1] - a[1]).slice(0, 15).map(([name, ms]) => ({
+      name: name.slice(0, 160),
+      percent: share(ms),
+      callers: topCallers(profile, byId, name, share),
+    })),
   };
+}
+
+/** Where a function's self time comes from: the chains of its nearest three differently named
+ *  callers (top 3 chains), so a helper like `into_contiguous` shows who asked for it. */
+function topCallers(profile, byId, name, share) {
+  const parent = new Map();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  const callers = new Map();
+  profile.samples.forEach((id, i) => {
+    if (byId.get(id).callFrame.functionName !== name) return;
+    const chain = [];
+    let last = name;
+    for (let up = parent.get(id); up !== undefined && chain.length < 3; up = parent.get(up)) {
+      const fn = byId.get(up).callFrame.functionName || '(anonymous)';
+      if (fn !== last) chain.push(fn.replace(/::h[0-9a-f]{16}$/, '').slice(0, 70));
+      last = fn;
+    }
+    const caller = chain.join(' < ') || '(root)';
+    callers.set(caller, (callers.get(caller) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...callers].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([caller, ms]) => `${caller} (${share(ms)} %)`);
 }

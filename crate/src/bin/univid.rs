@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 use univid::data::{caption, webvtt, write_record, Clip, Digits, RecordLayout, Split, World, WorldConfig};
 use univid::judge::Judge;
-use univid::model::{gate_row, rank_by_similarity, run_probe, DecodeOptions, Modality, ModelConfig, Task, UniVid, Weights};
+use univid::model::{gate_row, no_progress, rank_by_similarity, run_probe, DecodeOptions, GenerateOptions, Modality, ModelConfig, Task, UniVid, Weights};
 use univid::pack::{Group, Scheme};
 
 /// Most frames the CLI reads from one clip file (a GIF or a folder of PNG frames).
@@ -116,6 +116,30 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         fps: f64,
     },
+    /// Text → video: `univid generate --prompt "digit 3 moves left" --out clip.gif` (a GIF, or a
+    /// folder of PNG frames when OUT has no .gif extension).
+    Generate {
+        #[arg(long, default_value = "models/univid-small-int8")]
+        model: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        sampling: Sampling,
+    },
+    /// Keep the first `--frames-in` frames of a clip and generate the rest of the model's length.
+    Continue {
+        #[arg(long, default_value = "models/univid-small-int8")]
+        model: PathBuf,
+        clip: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        frames_in: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        sampling: Sampling,
+    },
     /// Rank clips (GIFs or folders of PNG frames) by how well they match a text query, e.g.
     /// `univid search --query "digit 7 moves left" clips/*.gif`.
     Search {
@@ -218,6 +242,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Some(n) => print!("{}", webvtt(&pollster::block_on(univid.describe_windows(&clip, n, fps))?)),
             }
+        }
+        Command::Generate { model, prompt, out, sampling } => {
+            let (_, univid, _) = load_model_dir(&model)?;
+            write_clip(&pollster::block_on(univid.generate(&prompt, sampling.options(), &mut no_progress))?, &out)?;
+        }
+        Command::Continue { model, clip, frames_in, out, sampling } => {
+            let (config, univid, _) = load_model_dir(&model)?;
+            let clip = Clip::read(&clip, MAX_CLI_FRAMES, config.channels)?;
+            write_clip(&pollster::block_on(univid.continue_clip(&clip, frames_in, sampling.options(), &mut no_progress))?, &out)?;
         }
         Command::Search { model, query, k, clips } => {
             let (config, univid, _) = load_model_dir(&model)?;
@@ -410,6 +443,35 @@ fn device(backend: &str) -> Result<Device, Box<dyn std::error::Error>> {
         "wgpu" => Ok(Device::wgpu_options().init()?),
         other => Err(format!("unknown backend '{other}' (flex, wgpu)").into()),
     }
+}
+
+/// Flow-sampling options shared by `generate` and `continue`.
+#[derive(clap::Args)]
+struct Sampling {
+    /// Euler steps from noise to data.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Classifier-free guidance scale (1 = none; `continue` has no prompt and ignores it).
+    #[arg(long, default_value_t = 2.0)]
+    guidance: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl Sampling {
+    fn options(&self) -> GenerateOptions {
+        GenerateOptions { steps: self.steps, guidance: self.guidance, seed: self.seed }
+    }
+}
+
+fn write_clip(clip: &Clip, out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("gif")) {
+        std::fs::write(out, clip.to_gif()?)?;
+    } else {
+        clip.write_gif_and_pngs(out)?;
+    }
+    println!("{}", out.display());
+    Ok(())
 }
 
 fn load_model_dir(dir: &std::path::Path) -> Result<(ModelConfig, UniVid, serde_json::Value), Box<dyn std::error::Error>> {

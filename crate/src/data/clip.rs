@@ -270,6 +270,11 @@ fn paste_rgba(frame: &gif::Frame<'_>, screen: &mut [u8], (width, height): (usize
     }
 }
 
+/// Deflate expands at most 1 032:1 and a 1-bit pixel becomes at most 4 bytes (RGBA8): a PNG that
+/// declares more pixels than its bytes can hold is refused before its buffer is allocated, so a
+/// few hundred bytes cannot make the reader zero out megabytes.
+const MAX_PNG_EXPANSION: usize = 1032 * 32;
+
 fn decode_png_rgb(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>)> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::normalize_to_color8());
@@ -280,6 +285,10 @@ fn decode_png_rgb(bytes: &[u8]) -> Result<(usize, usize, Vec<u8>)> {
         let (w, h) = reader.info().size();
         DataError::Clip(format!("a {w}×{h} PNG frame is over the {MAX_DECODED_BYTES}-byte limit"))
     })?;
+    if size > bytes.len().saturating_mul(MAX_PNG_EXPANSION) {
+        let (w, h) = reader.info().size();
+        return Err(DataError::Clip(format!("a {w}×{h} PNG frame cannot be stored in {} bytes", bytes.len())));
+    }
     let mut buffer = vec![0; size];
     let info = reader.next_frame(&mut buffer).map_err(decode_err)?;
     let (w, h) = (info.width as usize, info.height as usize);
@@ -372,6 +381,17 @@ mod tests {
         png[29..33].copy_from_slice(&crc.to_be_bytes());
         let err = Clip::from_pngs(&[png], 1).unwrap_err();
         assert!(err.to_string().contains("limit"), "{err}");
+    }
+
+    #[test]
+    fn a_png_declaring_more_pixels_than_its_bytes_can_hold_is_refused() {
+        // 4 000 × 4 000 is under the decode limit, but not from ~100 bytes of deflate.
+        let mut png = Clip::black(1, 8, 8).frame_to_png(0).unwrap();
+        png[16..24].copy_from_slice(&[0, 0, 0x0f, 0xa0, 0, 0, 0x0f, 0xa0]);
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = Clip::from_pngs(&[png], 1).unwrap_err();
+        assert!(err.to_string().contains("cannot be stored"), "{err}");
     }
 
     #[test]

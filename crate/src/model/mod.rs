@@ -18,9 +18,12 @@
 //! - **Gated experts.** Each block's FFN mixes a few expert MLPs with weights from a learned table
 //!   indexed by (task, modality): routing that can be read off exactly (`gate_weights`).
 //! - **Heads.** Digit presence + per-digit motion from the classify token; a tied language head for
-//!   captions and answers (greedy or sampled, with a key/value cache); a linear video head that
-//!   predicts the rectified-flow velocity ε − x₀, sampled with Euler steps and classifier-free
-//!   guidance (the trainer drops the prompt 10 % of the time).
+//!   captions and answers (greedy or sampled, with a key/value cache); a linear video head for the
+//!   rectified flow x_t = (1 − t)·x₀ + t·ε, sampled with Euler steps and classifier-free guidance
+//!   (the trainer drops the prompt 10 % of the time). It predicts the clean tubelet x₀ and the
+//!   sampler derives the velocity (x_t − x₀)/t: a 512-value tubelet is wider than the 256-wide
+//!   trunk, which cannot carry the noise through to predict ε − x₀ directly (the first shipped
+//!   model did, and its samples stayed a blur). Config `prediction` says which a checkpoint does.
 //! - **Continuation** is the same flow with the first frames given clean (t = 0) in the sequence.
 //! - **Retrieval.** A clip's vector is the mean of its encoded video tokens (`[video]` alone, the
 //!   same encoding every understanding task reads), projected and normalised; a text's vector is

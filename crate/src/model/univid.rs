@@ -4,13 +4,13 @@ use super::attention::LayerCache;
 use super::block::Block;
 use super::config::{ModelConfig, Task};
 use super::error::{ModelError, Result};
-use super::layers::{LayerNorm, Linear};
+use super::layers::{matmul_rows, LayerNorm, Linear};
 use super::sequence::Layout;
 use super::stem::VideoStem;
 use super::video::{time_features, tokens_to_frames};
 use super::weights::Weights;
 use burn::tensor::activation::silu;
-use burn::tensor::module::{embedding, linear};
+use burn::tensor::module::embedding;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 #[derive(Clone, Debug)]
@@ -144,7 +144,7 @@ impl UniVid {
 
     /// `[B, L, D]` → word logits `[B, L, vocab]`.
     pub fn lm_logits(&self, h: Tensor<3>) -> Tensor<3> {
-        linear(h, self.lm_head.clone(), None)
+        matmul_rows(h, self.lm_head.clone())
     }
 
     /// Task-token state `[B, D]` → (digit logits `[B, 10]`, motion logits `[B, 80]`).
