@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from data import RecordStream, default_binary
 from model import ModelConfig, UniVid
+import tasks
 from tasks import understand_loss, generate_loss, continue_loss
 import checkpoint
 
@@ -36,6 +37,8 @@ def parse_args():
     p.add_argument("--stem-channels", type=int, default=-1, help="override the preset's conv stem width (ablations)")
     p.add_argument("--prediction", default="sample", choices=["velocity", "sample"],
                    help="what the video head predicts (see ModelConfig.prediction)")
+    p.add_argument("--flow-time-shift", type=float, default=0.0,
+                   help="mean of the logit-normal flow times (> 0: more training at high noise)")
     p.add_argument("--reinit", default="", help="comma-separated tensor prefixes a warm start keeps freshly initialised")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=300)
@@ -94,6 +97,7 @@ def main():
     if args.resume and os.path.exists(saved_config):  # a run keeps its head's meaning
         with open(saved_config) as f:
             cfg.prediction = json.load(f)["model"].get("prediction", "velocity")
+    tasks.FLOW_TIME_SHIFT = args.flow_time_shift
     families = args.families.split(",")
     understand_batch = args.understand_batch or args.batch
     model = UniVid(cfg).to(args.device)
