@@ -2,7 +2,7 @@
 
 use super::error::Result;
 use super::weights::Weights;
-use burn::tensor::module::layer_norm;
+use burn::tensor::module::{layer_norm, linear};
 use burn::tensor::{Device, Tensor};
 
 /// PyTorch's `nn.Linear`: files store weight as [out, in]; burn's `linear` wants [in, out].
@@ -23,18 +23,27 @@ impl Linear {
     /// # Shapes
     /// `[.., in]` → `[.., out]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        matmul_rows(x, self.weight.clone()) + self.bias.clone().unsqueeze()
+        project(x, self.weight.clone(), Some(self.bias.clone()))
     }
 }
 
-/// `[.., in] × [in, out]` → `[.., out]` as one 2-D matrix product. The weight is a transposed
-/// view of the file's [out, in]; burn-flex multiplies a strided 2-D operand in place but copies
-/// it to contiguous memory for a batched (3-D) product — which `burn::tensor::module::linear`
-/// asks for, so every call copied the whole weight (half the time of a browser `describe`).
-pub fn matmul_rows<const D: usize>(x: Tensor<D>, weight: Tensor<2>) -> Tensor<D> {
+/// `[.., in] × [in, out] (+ bias)` → `[.., out]`, where the weight is a transposed view of the
+/// file's [out, in]. On the CPU backend it runs as one 2-D product: burn-flex multiplies a strided
+/// 2-D operand in place but copies it to contiguous memory for the batched (3-D) product that
+/// `burn::tensor::module::linear` asks for, so every call copied the whole weight (half the time
+/// of a browser `describe`). The GPU backend keeps `linear` (natively on lavapipe the two forms
+/// time the same).
+pub fn project<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<D> {
+    if weight.device() != Device::flex() {
+        return linear(x, weight, bias);
+    }
     let mut dims = x.dims();
     let rows = dims[..D - 1].iter().product();
     let y = x.reshape([rows, dims[D - 1]]).matmul(weight);
+    let y = match bias {
+        Some(bias) => y + bias.unsqueeze(),
+        None => y,
+    };
     dims[D - 1] = y.dims()[1];
     y.reshape(dims)
 }

@@ -4,7 +4,7 @@ use super::attention::LayerCache;
 use super::block::Block;
 use super::config::{ModelConfig, Task};
 use super::error::{ModelError, Result};
-use super::layers::{matmul_rows, LayerNorm, Linear};
+use super::layers::{project, LayerNorm, Linear};
 use super::sequence::Layout;
 use super::stem::VideoStem;
 use super::video::{time_features, tokens_to_frames};
@@ -144,7 +144,7 @@ impl UniVid {
 
     /// `[B, L, D]` → word logits `[B, L, vocab]`.
     pub fn lm_logits(&self, h: Tensor<3>) -> Tensor<3> {
-        matmul_rows(h, self.lm_head.clone())
+        project(h, self.lm_head.clone(), None)
     }
 
     /// Task-token state `[B, D]` → (digit logits `[B, 10]`, motion logits `[B, 80]`).
