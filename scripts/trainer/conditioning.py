@@ -8,20 +8,13 @@ the noisy video alone says little. Prints one line per flow time.
 import argparse
 import torch
 from data import RecordStream, default_binary
-from model import ModelConfig, UniVid, patchify, GENERATE, TEXT, VIDEO, segment_mask
-from tasks import to_video, text_inputs, gate_ids, PAD, EOS
+from model import ModelConfig, UniVid, patchify
+from tasks import to_video, text_inputs, generate_head, PAD, EOS
 
 
 def predicted_sample(model, words, xt, t):
     """The head's clean-sample estimate for the generate sequence [generate + words | x_t]."""
-    b, n = xt.shape[:2]
-    prompt = model.embed_text(torch.full((b,), GENERATE), words)
-    lp = prompt.shape[1]
-    real = torch.cat([torch.ones(b, 1, dtype=torch.bool), words != PAD, torch.ones(b, n, dtype=torch.bool)], dim=1)
-    x = torch.cat([prompt, model.embed_video(xt, torch.full((b, n), t))], dim=1)
-    mask = segment_mask([(lp, TEXT, [0]), (n, VIDEO, [0, 1])], key_padding=real)
-    h = model.trunk(x, mask, gate_ids([(lp, GENERATE, TEXT), (n, GENERATE, VIDEO)]))
-    out = model.video_out(h[:, lp:])
+    out = generate_head(model, words, xt, torch.full(xt.shape[:2], t))
     return out if model.cfg.predicts_sample else xt - t * out  # velocity = eps - x0
 
 

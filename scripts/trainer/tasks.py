@@ -225,15 +225,21 @@ def generate_loss(model, rec, drop_prob=0.1):
     words[words == 2] = PAD  # the prompt is the caption without <eos>
     drop = torch.rand(b) < drop_prob  # classifier-free guidance: sometimes no prompt at all
     words[drop] = PAD
+    predicted = predicted_velocity(model, generate_head(model, words, xt, t).float(), xt, t)
+    return {"generate": F.mse_loss(predicted, velocity)}
+
+
+def generate_head(model, words, xt, t):
+    """The video head's output (B, N, P) for the sequence [generate + words | x_t]; words (B, n)
+    padded with PAD, flow times t (B, N)."""
+    b, n = xt.shape[:2]
     prompt = model.embed_text(torch.full((b,), GENERATE), words)
     lp = prompt.shape[1]
     real = torch.cat([torch.ones(b, 1, dtype=torch.bool), words != PAD, torch.ones(b, n, dtype=torch.bool)], dim=1)
     x = torch.cat([prompt, model.embed_video(xt, t)], dim=1)
     mask = segment_mask([(lp, TEXT, [0]), (n, VIDEO, [0, 1])], key_padding=real)
-    gates = gate_ids([(lp, GENERATE, TEXT), (n, GENERATE, VIDEO)])
-    h = model.trunk(x, mask, gates)
-    predicted = predicted_velocity(model, model.video_out(h[:, lp:]).float(), xt, t)
-    return {"generate": F.mse_loss(predicted, velocity)}
+    h = model.trunk(x, mask, gate_ids([(lp, GENERATE, TEXT), (n, GENERATE, VIDEO)]))
+    return model.video_out(h[:, lp:])
 
 
 def continue_loss(model, rec, frames_in=10):
