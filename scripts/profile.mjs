@@ -78,6 +78,8 @@ async function run({ task, runs, steps }) {
 /** Self time per function and per category, from the sampled call tree. */
 function summarise(profile) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parents = new Map(); // child node id -> parent node id, for the caller chains
+  for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id);
   const self = new Map();
   profile.samples.forEach((id, i) => {
     const name = byId.get(id).callFrame.functionName || '(anonymous)';
@@ -98,16 +100,14 @@ function summarise(profile) {
     top_functions: busy.sort((a, b) => b[1] - a[1]).slice(0, 15).map(([name, ms]) => ({
       name: name.slice(0, 160),
       percent: share(ms),
-      callers: topCallers(profile, byId, name, share),
+      callers: topCallers(profile, byId, parents, name, share),
     })),
   };
 }
 
 /** Where a function's self time comes from: the chains of its nearest three differently named
  *  callers (top 3 chains), so a helper like `into_contiguous` shows who asked for it. */
-function topCallers(profile, byId, name, share) {
-  const parent = new Map();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+function topCallers(profile, byId, parent, name, share) {
   const callers = new Map();
   profile.samples.forEach((id, i) => {
     if (byId.get(id).callFrame.functionName !== name) return;
