@@ -24,10 +24,12 @@ fs.writeFileSync(`${docs}/bench.json`, `${JSON.stringify(report, null, 2)}\n`);
 const ms = (x) => (x === undefined || x === null ? '—' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const cpu = report.browser.backends.cpu ?? {};
 const gpu = report.browser.backends.webgpu ?? {};
+const pool = report.browser.backends['cpu-threads'] ?? {};
 const columns = [
   ['native flex', report.native.flex.latency],
   ['native wgpu (lavapipe)', report.native.wgpu.latency],
-  ['wasm CPU (Chromium)', cpu.latency],
+  ['wasm CPU, 1 thread (Chromium)', cpu.latency],
+  [`wasm CPU, ${pool.threads ?? '?'} threads (Chromium, worker)`, pool.latency],
   ['WebGPU (SwiftShader)', gpu.latency],
 ];
 const tasks = ['classify', 'describe', 'ask', 'embed_clip', 'embed_text', 'generate', 'continue'];
@@ -37,14 +39,14 @@ let md = `# Benchmarks\n\nWritten by \`scripts/bench\` on ${report.date.slice(0,
   + `Model: \`${report.browser.pack}\` (the shipped int8 pack). Median of ${report.browser.runs} runs after one warm-up call (${report.browser.backends.webgpu?.latency?.classify?.runs ?? '—'} on SwiftShader WebGPU); `
   + `generate/continue use ${report.browser.steps} Euler steps (generate with guidance 2: two forward passes per step). `
   + `On SwiftShader's software WebGPU only the single-pass tasks are timed (describe/ask read back one word at a time and take minutes there).\n\n`
-  + `## Latency (ms)\n\n| task | ${columns.map((c) => c[0]).join(' | ')} | wasm / native | WebGPU / wasm |\n|---|${columns.map(() => '---:').join('|')}|---:|---:|\n`;
+  + `## Latency (ms)\n\n| task | ${columns.map((c) => c[0]).join(' | ')} | wasm / native | threads speed-up | WebGPU / wasm |\n|---|${columns.map(() => '---:').join('|')}|---:|---:|---:|\n`;
 for (const t of tasks) {
   const v = columns.map((c) => c[1]?.[t]?.median_ms);
-  md += `| ${t} | ${v.map(ms).join(' | ')} | ${ratio(v[2], v[0])} | ${ratio(v[3], v[2])} |\n`;
+  md += `| ${t} | ${v.map(ms).join(' | ')} | ${ratio(v[2], v[0])} | ${ratio(v[2], v[3])} | ${ratio(v[4], v[2])} |\n`;
 }
 for (const t of ['generate', 'continue']) {
   const v = columns.map((c) => c[1]?.[t]?.per_step_ms);
-  md += `| ${t}, per step | ${v.map(ms).join(' | ')} | ${ratio(v[2], v[0])} | ${ratio(v[3], v[2])} |\n`;
+  md += `| ${t}, per step | ${v.map(ms).join(' | ')} | ${ratio(v[2], v[0])} | ${ratio(v[2], v[3])} | ${ratio(v[4], v[2])} |\n`;
 }
 md += `\n## Load in Chromium (ms to understanding-ready / fully loaded)\n\n| backend | cold (network) | warm (Cache API) | shards cold → warm | weight bytes |\n|---|---:|---:|---|---:|\n`;
 for (const [name, b] of Object.entries(report.browser.backends)) {
@@ -56,7 +58,8 @@ for (const [name, b] of Object.entries(report.browser.backends)) {
 md += `\n## Memory and size\n\n| | value |\n|---|---:|\n`;
 for (const [name, b] of Object.entries(report.browser.backends)) {
   if (b.memory) md += `| ${name}: wasm heap after load / peak | ${(b.memory.wasmHeapAfterLoadBytes / 2 ** 20).toFixed(1)} / ${(b.memory.peakWasmHeapBytes / 2 ** 20).toFixed(1)} MiB |\n`
-    + `| ${name}: JS heap | ${b.memory.jsHeapBytes ? (b.memory.jsHeapBytes / 2 ** 20).toFixed(1) + ' MiB' : '—'} |\n`;
+    + `| ${name}: JS heap | ${b.memory.jsHeapBytes ? (b.memory.jsHeapBytes / 2 ** 20).toFixed(1) + ' MiB' : '—'} |\n`
+    + `| ${name}: peak during a generation (wasm memory / JS heap) | ${(b.memory.duringGenerate.peakWasmBytes / 2 ** 20).toFixed(1)} / ${b.memory.duringGenerate.peakJsHeapBytes ? (b.memory.duringGenerate.peakJsHeapBytes / 2 ** 20).toFixed(1) : '—'} MiB |\n`;
 }
 md += `| wasm binary (${report.wasm.profile}) raw / gzip | ${(report.wasm.raw_bytes / 2 ** 20).toFixed(2)} / ${(report.wasm.gzip_bytes / 2 ** 20).toFixed(2)} MiB |\n`;
 md += `| native weight upload (flex / wgpu) | ${ms(report.native.flex.upload_ms)} / ${ms(report.native.wgpu.upload_ms)} ms |\n`;

@@ -1,7 +1,8 @@
-// Browser half of scripts/bench: in headless Chromium (CPU = wasm flex, WebGPU = SwiftShader),
-// cold and warm loads of a pack, then the latency of every task through the public JS API on the
-// same clip the native bench uses (test split, seed 0, clip 0). Prints one JSON report.
-//   node scripts/bench.mjs [--pack models/univid-small-int8] [--runs 10] [--gpu-runs 3] [--steps 4] [--backends cpu,webgpu]
+// Browser half of scripts/bench: in headless Chromium (CPU = wasm flex on one thread, CPU threads =
+// the same in the model's worker on every core, WebGPU = SwiftShader), cold and warm loads of a
+// pack, then the latency of every task through the public JS API on the same clip the native bench
+// uses (test split, seed 0, clip 0). Prints one JSON report.
+//   node scripts/bench.mjs [--pack models/univid-small-int8] [--runs 10] [--gpu-runs 3] [--steps 4] [--backends cpu,cpu-threads,webgpu]
 import { blankPage } from '../tests/browser/browser.mjs';
 
 const arg = (name, fallback) => {
@@ -16,7 +17,7 @@ const gpuRuns = Number(arg('gpu-runs', 3));
 // software adapter takes minutes per call.
 const GPU_TASKS = ['classify', 'embed_clip', 'embed_text', 'generate'];
 const steps = Number(arg('steps', 4));
-const backends = arg('backends', 'cpu,webgpu').split(',');
+const backends = arg('backends', 'cpu,cpu-threads,webgpu').split(',');
 
 const report = { pack, runs, steps, userAgent: null, backends: {} };
 for (const backend of backends) {
@@ -39,9 +40,13 @@ for (const backend of backends) {
 }
 console.log(JSON.stringify(report, null, 2));
 
+// 'cpu-threads' is the CPU backend in the model's worker (threads run only there; the wasm heap is
+// then the worker's, which the page cannot read).
+
 async function loadOnly({ pack, backend }) {
   const { timedLoad } = await import('/tests/browser/timed-load.js');
-  const { model: _, ...timing } = await timedLoad(pack, backend);
+  const { backend: on, worker } = backend === 'cpu-threads' ? { backend: 'cpu', worker: true } : { backend, worker: false };
+  const { model: _, ...timing } = await timedLoad(pack, on, true, worker);
   return timing;
 }
 
@@ -50,7 +55,8 @@ async function measure({ pack, runs, steps, backend, only }) {
   const { default: init, sampleClip } = await import('/www/pkg/univid.js');
   const wasm = await init();
   const { timedLoad, peakMemoryDuring } = await import('/tests/browser/timed-load.js');
-  const cold = await timedLoad(pack, backend); // a fresh profile: every shard from the network, then cached
+  const { backend: on, worker } = backend === 'cpu-threads' ? { backend: 'cpu', worker: true } : { backend, worker: false };
+  const cold = await timedLoad(pack, on, true, worker); // a fresh profile: every shard from the network, then cached
   const model = cold.model;
   const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
   const sample = sampleClip(digits, 'test', 0, 0);
@@ -79,8 +85,10 @@ async function measure({ pack, runs, steps, backend, only }) {
   // Memory while generating: the JS heap (Chromium's performance.memory) and the wasm memory.
   const duringGenerate = await peakMemoryDuring(() => model.generate(sample.caption, { steps, guidance: 2.0, seed: 0 }), wasm.memory);
   const strip = ({ model: _, ...rest }) => rest;
+  const threads = { threads: model.threads, threadsReason: model.threadsReason };
+  if (worker) return { backend: model.backend, backendReason: model.backendReason, ...threads, load: { cold: strip(cold) }, latency };
   return {
-    backend: model.backend, backendReason: model.backendReason,
+    backend: model.backend, backendReason: model.backendReason, ...threads,
     load: { cold: strip(cold) },
     latency,
     memory: {

@@ -43,7 +43,7 @@ async function load() {
     model = await UniVid.load(MODEL, { backend: $('backend').value, onProgress });
     digits = new Uint8Array(await (await fetch('digits-test.bin')).arrayBuffer());
     const steps = model.manifest.meta?.training?.step ?? '?';
-    setStatus(`Loaded (${model.backend}, trained ${steps} steps). Backend: ${model.backendReason}.`);
+    setStatus(`Loaded (${model.backend}, trained ${steps} steps). Backend: ${model.backendReason}. CPU threads: ${model.threadsReason}.`);
     for (const id of ['sample', 'ask', 'file', 'timeline-file', 'timeline']) $(id).disabled = false;
     $('camera').disabled = !navigator.mediaDevices?.getUserMedia;
     model.fullyLoaded.then(() => { $('generate').disabled = false; $('continue').disabled = false; }, (e) => setStatus(`Generation unavailable: ${e.message}`));

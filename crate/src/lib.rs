@@ -18,5 +18,5 @@ pub mod judge;
 pub mod model;
 pub mod pack;
 
-#[cfg(all(target_arch = "wasm32", feature = "wgpu"))]
+#[cfg(target_arch = "wasm32")]
 pub mod web;

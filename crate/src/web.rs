@@ -4,7 +4,6 @@
 use crate::data::{caption, Clip, DataError, Digits, Split, World, WorldConfig};
 use crate::model::{run_probe, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
 use crate::pack::{Group, Loader, Manifest, PackError};
-use burn::tensor::wgpu::wgpu::Device as WgpuDevice;
 use burn::tensor::Device;
 use std::cell::{Cell, RefCell};
 use std::ops::ControlFlow;
@@ -93,28 +92,72 @@ pub struct Engine {
 #[wasm_bindgen(js_name = createEngine)]
 pub async fn create_engine(backend: String) -> Result<Engine, JsValue> {
     let device = match backend.as_str() {
-        "webgpu" => webgpu_device().await?,
+        "webgpu" => gpu::webgpu_device().await?,
         "cpu" => Device::flex(),
         other => return Err(typed_error("bad-input", &format!("unknown backend '{other}' (webgpu, cpu)"))),
     };
     Ok(Engine { device, backend, model: RefCell::new(None), loading: RefCell::new(None), next_load: Cell::new(1) })
 }
 
-thread_local! {
-    /// burn registers one wgpu runtime per thread and refuses a second: every engine of this
-    /// thread (a model loaded again after `dispose`) shares the first device.
-    /// The raw wgpu device is kept too, for `loseDevice`.
-    static WEBGPU: RefCell<Option<(Device, WgpuDevice)>> = const { RefCell::new(None) };
+/// WebGPU: in the default build. The multi-threaded CPU build (feature `threads`) leaves it out:
+/// it is the build for browsers whose CPU path is the fast one, and wgpu's browser types cannot be
+/// shared between threads.
+#[cfg(feature = "wgpu")]
+mod gpu {
+    use super::typed_error;
+    use burn::tensor::wgpu::wgpu::Device as WgpuDevice;
+    use burn::tensor::Device;
+    use std::cell::RefCell;
+    use wasm_bindgen::JsValue;
+
+    thread_local! {
+        /// burn registers one wgpu runtime per thread and refuses a second: every engine of this
+        /// thread (a model loaded again after `dispose`) shares the first device.
+        /// The raw wgpu device is kept too, for `loseDevice`.
+        static WEBGPU: RefCell<Option<(Device, WgpuDevice)>> = const { RefCell::new(None) };
+    }
+
+    pub async fn webgpu_device() -> Result<Device, JsValue> {
+        if let Some((device, _)) = WEBGPU.with(|d| d.borrow().clone()) {
+            return Ok(device);
+        }
+        let (device, setup) =
+            Device::wgpu_options().init_with_setup_async().await.map_err(|e| typed_error("backend", &e.to_string()))?;
+        WEBGPU.with(|d| *d.borrow_mut() = Some((device.clone(), setup.device)));
+        Ok(device)
+    }
+
+    pub fn lose_device() {
+        WEBGPU.with(|d| d.borrow().as_ref().map(|(_, raw)| raw.destroy()));
+    }
 }
 
-async fn webgpu_device() -> Result<Device, JsValue> {
-    if let Some((device, _)) = WEBGPU.with(|d| d.borrow().clone()) {
-        return Ok(device);
+#[cfg(not(feature = "wgpu"))]
+mod gpu {
+    use super::typed_error;
+    use burn::tensor::Device;
+    use wasm_bindgen::JsValue;
+
+    pub async fn webgpu_device() -> Result<Device, JsValue> {
+        Err(typed_error("backend", "this build of UniVid has no WebGPU backend (it is the multi-threaded CPU build)"))
     }
-    let (device, setup) =
-        Device::wgpu_options().init_with_setup_async().await.map_err(|e| typed_error("backend", &e.to_string()))?;
-    WEBGPU.with(|d| *d.borrow_mut() = Some((device.clone(), setup.device)));
-    Ok(device)
+
+    pub fn lose_device() {}
+}
+
+/// Starts `threads` rayon workers sharing this module's memory (the CPU backend's matrix products
+/// and reductions then run on all of them). Only the `threads` build has it; call it once, from a
+/// worker (the calling thread blocks while the pool works, which a page's main thread may not).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// How many threads the CPU backend computes on: the rayon pool's size, 1 without one.
+#[wasm_bindgen(js_name = threadCount)]
+pub fn thread_count() -> usize {
+    #[cfg(feature = "threads")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "threads"))]
+    1
 }
 
 #[wasm_bindgen]
@@ -132,7 +175,7 @@ impl Engine {
         if self.backend != "webgpu" {
             return Err(typed_error("bad-input", "only a WebGPU engine has a device to lose"));
         }
-        WEBGPU.with(|d| d.borrow().as_ref().map(|(_, raw)| raw.destroy()));
+        gpu::lose_device();
         Ok(())
     }
 

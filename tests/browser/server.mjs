@@ -14,8 +14,9 @@ const ALLOWED = ['www', 'models', 'tests/browser', 'out'];
 
 // Test hooks (all optional): `seen(rel)` counts requests, `delayMs(rel)` holds a response back
 // before its body, `mutate(rel, bytes)` serves altered bytes (corruption tests), `stall(rel)`
-// sends the headers and half the body, then nothing more (a hung connection).
-export function serve(root, port = 0, { seen, delayMs, mutate, stall } = {}) {
+// sends the headers and half the body, then nothing more (a hung connection); `isolated: false`
+// leaves out the cross-origin isolation headers (a page without SharedArrayBuffer).
+export function serve(root, port = 0, { seen, delayMs, mutate, stall, isolated = true } = {}) {
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     let rel = decodeURIComponent(url.pathname).replace(/^\/+/, '');
@@ -36,10 +37,9 @@ export function serve(root, port = 0, { seen, delayMs, mutate, stall } = {}) {
       'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
       'content-length': body ? body.length : fs.statSync(file).size,
       'cache-control': 'no-cache',
-      // Cross-origin isolation (SharedArrayBuffer for threads) and no eval.
-      'cross-origin-opener-policy': 'same-origin',
-      'cross-origin-embedder-policy': 'require-corp',
-      'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'",
+      // Cross-origin isolation (SharedArrayBuffer for the CPU path's threads) and no eval.
+      ...(isolated ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {}),
+      'content-security-policy': "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'",
     });
     if (stall?.(rel)) {
       const bytes = body ?? fs.readFileSync(file);

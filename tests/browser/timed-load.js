@@ -1,12 +1,13 @@
 // Page-side helper for scripts/bench.mjs: loads a pack in-thread (so the page can read the wasm
-// heap) and times it: until understanding answers, until fully loaded, shards fetched vs cached.
+// heap; or in its worker, the only place threads run) and times it: until understanding answers,
+// until fully loaded, shards fetched vs cached.
 import { UniVid } from '/www/univid/index.js';
 
-export async function timedLoad(pack, backend, cache = true) {
+export async function timedLoad(pack, backend, cache = true, worker = false) {
   const shards = { fetched: 0, fromCache: 0, totalBytes: 0 };
   const started = performance.now();
   const model = await UniVid.load(`/${pack}`, {
-    backend, worker: false, cache,
+    backend, worker, cache,
     onProgress: (e) => {
       if (e.type === 'manifest') shards.totalBytes = e.totalBytes;
       if (e.type === 'shard-done') shards[e.fromCache ? 'fromCache' : 'fetched'] += 1;

@@ -27,6 +27,10 @@ export interface LoadOptions {
   /** 'auto' (default): the backend that is faster here: a hardware adapter gets a timed smoke run
    * on both backends, kept per adapter; a software adapter gets the CPU. See `backendReason`. */
   backend?: 'auto' | Backend;
+  /** CPU threads. 'auto' (default): every core when the model runs in its worker and the page is
+   * cross-origin isolated (COOP: same-origin, COEP: require-corp or credentialless; and a CSP, if
+   * any, allowing `worker-src 'self' blob:`); otherwise 1. See `threadsReason`. */
+  threads?: 'auto' | number;
   /** With 'auto': run the smoke run even on a software adapter or when a decision is kept. */
   measure?: boolean;
   /** Run the model in a Web Worker (default true); false runs it in this thread. */
@@ -93,6 +97,9 @@ export class UniVid {
   readonly inWorker: boolean;
   readonly backend: Backend;
   readonly backendReason: string;
+  /** Threads the CPU backend computes on (1 on WebGPU), and why. */
+  readonly threads: number;
+  readonly threadsReason: string;
   readonly manifest: object;
   readonly frames: number;
   readonly size: number;

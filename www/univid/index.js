@@ -24,7 +24,7 @@ export class UniVid {
   #reopen;
   #recovering = null;
 
-  constructor(session, backend, reason, manifest, complete, inWorker, reopen) {
+  constructor(session, { backend, reason, threads, threadsReason, manifest, complete }, inWorker, reopen) {
     this.#session = session;
     // Opens the same model again on another backend (after a lost WebGPU device).
     this.#reopen = reopen;
@@ -35,6 +35,10 @@ export class UniVid {
     this.backend = backend;
     /** Why that backend was chosen. */
     this.backendReason = reason;
+    /** Threads the CPU backend computes on (1 on WebGPU, in-thread mode, or without cross-origin
+     * isolation), and why. */
+    this.threads = threads;
+    this.threadsReason = threadsReason;
     /** The model's manifest (config, tokenizer, shards). */
     this.manifest = manifest;
     /** The model's geometry: clips are `frames` frames of `size`×`size` pixels with `channels`
@@ -55,17 +59,17 @@ export class UniVid {
    * the generate group keeps streaming, and `generate` / `continue` wait for it.
    * @param {string} url folder holding manifest.json and its shards
    * Inference runs in a module Web Worker unless `worker: false` (or Workers are unavailable).
-   * @param {{backend?: 'auto'|'webgpu'|'cpu', onProgress?: (e: object) => void, signal?: AbortSignal, cache?: boolean, worker?: boolean}} options
+   * @param {{backend?: 'auto'|'webgpu'|'cpu', threads?: 'auto'|number, onProgress?: (e: object) => void, signal?: AbortSignal, cache?: boolean, worker?: boolean}} options
    */
-  static async load(url, { backend = 'auto', measure = false, onProgress, signal, cache = true, worker = true, stallTimeoutMs } = {}) {
+  static async load(url, { backend = 'auto', threads = 'auto', measure = false, onProgress, signal, cache = true, worker = true, stallTimeoutMs } = {}) {
     if (signal?.aborted) throw aborted();
     const inWorker = worker && typeof Worker !== 'undefined';
     // Resolve the URL here: a worker's own base URL is its script's, not the page's.
     const absolute = new URL(url, globalThis.location?.href).href;
     const Session = inWorker ? WorkerSession : LocalSession;
-    const opened = await Session.open(absolute, { backend, measure, onProgress, signal, cache, stallTimeoutMs });
-    const reopen = (on) => Session.open(absolute, { backend: on, cache, stallTimeoutMs });
-    return new UniVid(opened.session, opened.backend, opened.reason, opened.manifest, opened.complete, inWorker, reopen);
+    const opened = await Session.open(absolute, { backend, threads, measure, onProgress, signal, cache, stallTimeoutMs });
+    const reopen = (on) => Session.open(absolute, { backend: on, threads, cache, stallTimeoutMs });
+    return new UniVid(opened.session, opened, inWorker, reopen);
   }
 
   /** Real input → the model's clip; see `Clip.from`. Resolves `{ clip, report }`. */
@@ -103,6 +107,8 @@ export class UniVid {
       await opened.complete;
       this.#session = opened.session;
       this.#complete = opened.complete;
+      this.threads = opened.threads;
+      this.threadsReason = opened.threadsReason;
       lost.dispose();
     }, (e) => {
       this.backendReason += `, which failed: ${e.message}`;

@@ -39,7 +39,7 @@ export class WorkerSession {
     });
   }
 
-  static async open(url, { backend = 'auto', measure = false, onProgress, signal, cache = true, stallTimeoutMs } = {}) {
+  static async open(url, { backend = 'auto', threads = 'auto', measure = false, onProgress, signal, cache = true, stallTimeoutMs } = {}) {
     const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     const session = new WorkerSession(worker);
     let settle;
@@ -51,7 +51,7 @@ export class WorkerSession {
       else if (kind === 'complete-error') settle.reject(revive(body));
     };
     try {
-      const opened = await session.#request('open', { url, backend, measure, cache, stallTimeoutMs }, on, signal);
+      const opened = await session.#request('open', { url, backend, threads, measure, cache, stallTimeoutMs }, on, signal);
       return { session, ...opened, complete };
     } catch (e) {
       worker.terminate();

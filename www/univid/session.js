@@ -1,11 +1,58 @@
 // A loaded engine in this thread. The worker hosts one of these; `UniVid` talks to it directly
 // (in-thread mode) or through `WorkerSession` (the default), with the same four methods.
 
-import init, { createEngine } from '../pkg/univid.js';
 import { UniVidError, aborted, engineCall } from './errors.js';
 import { streamModel } from './load.js';
 
-let wasmReady = null;
+// Two builds of the engine: `pkg` (WebGPU and a one-thread CPU path) and `pkg-threads` (the CPU path
+// on a pool of workers sharing its memory; CPU only). Each is fetched and started at most once.
+// (Literal import paths, so that bundlers see both.)
+const PACKAGES = { single: () => import('../pkg/univid.js'), threads: () => import('../pkg-threads/univid.js') };
+const started = {};
+
+function wasmPackage(kind, threads) {
+  started[kind] ??= (async () => {
+    const module = await PACKAGES[kind]();
+    await module.default();
+    if (kind === 'threads') await module.initThreadPool(threads);
+    return module;
+  })();
+  return started[kind];
+}
+
+/** Threads for the CPU backend. `'auto'`: every core, when this is a worker (the calling thread
+ * blocks while the pool computes, which a page's main thread may not) in a cross-origin isolated
+ * page (COOP/COEP headers: the pool shares memory through a SharedArrayBuffer); else 1. */
+function chooseThreads(requested) {
+  if (requested !== 'auto' && !(Number.isInteger(requested) && requested >= 1 && requested <= 64)) {
+    throw new UniVidError('BAD_INPUT', `threads must be 'auto' or an integer from 1 to 64, got ${requested}`);
+  }
+  if (requested === 1) return { threads: 1, why: 'one thread requested' };
+  const inWorker = typeof WorkerGlobalScope !== 'undefined' && globalThis instanceof WorkerGlobalScope;
+  if (!inWorker) return { threads: 1, why: 'in-thread mode: a page\'s main thread may not wait on a thread pool' };
+  if (!(globalThis.crossOriginIsolated && typeof SharedArrayBuffer === 'function')) {
+    return { threads: 1, why: 'the page is not cross-origin isolated (COOP/COEP headers), so threads cannot share memory' };
+  }
+  const cores = navigator.hardwareConcurrency || 1;
+  const threads = requested === 'auto' ? Math.min(cores, 16) : requested;
+  return threads > 1 ? { threads, why: `${threads} threads (${cores} cores)` } : { threads: 1, why: 'one core' };
+}
+
+/** The started package for this backend and thread choice; a thread pool that fails to start
+ * leaves the one-thread build, and says why. */
+async function enginePackage(backend, requestedThreads) {
+  const cpuPool = chooseThreads(requestedThreads); // validates the option on either backend
+  const pool = backend === 'cpu' ? cpuPool : { threads: 1, why: 'WebGPU computes on the GPU' };
+  if (pool.threads > 1) {
+    try {
+      return { module: await wasmPackage('threads', pool.threads), threadsReason: pool.why };
+    } catch (e) {
+      delete started.threads;
+      return { module: await wasmPackage('single'), threadsReason: `the thread pool failed to start (${e?.message ?? e}): one thread` };
+    }
+  }
+  return { module: await wasmPackage('single'), threadsReason: pool.why };
+}
 
 const DECISIONS = 'univid-backend-v1';
 
@@ -47,7 +94,7 @@ async function smokeRun(adapterName) {
   for (const backend of ['cpu', 'webgpu']) {
     let engine;
     try {
-      engine = await createEngine(backend);
+      engine = await (await wasmPackage('single')).createEngine(backend);
       await engine.probe();
       const started = performance.now();
       probes[backend] = await engine.probe();
@@ -105,15 +152,17 @@ export class LocalSession {
   }
 
   /** Creates the engine, starts streaming `url`; resolves once understanding works. */
-  static async open(url, { backend = 'auto', measure = false, onProgress, signal, cache = true, stallTimeoutMs } = {}) {
-    wasmReady ??= init();
-    await wasmReady;
+  static async open(url, { backend = 'auto', threads = 'auto', measure = false, onProgress, signal, cache = true, stallTimeoutMs } = {}) {
     const choice = await chooseBackend(backend, measure);
-    const engine = await engineCall(() => createEngine(choice.backend));
+    const { module, threadsReason } = await enginePackage(choice.backend, threads);
+    const engine = await engineCall(() => module.createEngine(choice.backend));
     const { understanding, complete } = streamModel(engine, url, { onProgress, signal, cache, stallTimeoutMs });
     complete.catch(() => {}); // reported through `understanding`, or when generating
     const manifest = await understanding;
-    return { session: new LocalSession(engine), manifest, backend: choice.backend, reason: choice.reason, complete };
+    return {
+      session: new LocalSession(engine), manifest, backend: choice.backend, reason: choice.reason,
+      threads: module.threadCount(), threadsReason, complete,
+    };
   }
 
   async call(method, args, onStep, signal) {

@@ -1,6 +1,6 @@
 // The default home of the engine: a module worker, so inference never blocks the page.
 // Protocol (typed, one reply per request id):
-//   page → worker  { kind: 'open', id, content: { url, backend, cache } } | { kind: 'call', id,
+//   page → worker  { kind: 'open', id, content: { url, backend, threads, cache } } | { kind: 'call', id,
 //                  content: { method, args, steps } } | { kind: 'abort', id } | { kind: 'dispose' }
 //   worker → page  { kind: 'progress' | 'step', id, content } (any number), then
 //                  { kind: 'ok' | 'error', id, content }; after 'open': { kind: 'complete' |
@@ -15,19 +15,19 @@ function errorContent(e) {
   return { name: e?.name, code: e?.code ?? 'INTERNAL', detail: e?.detail, message: e?.message ?? String(e) };
 }
 
-async function open(id, { url, backend, measure, cache, stallTimeoutMs }) {
+async function open(id, { url, backend, threads, measure, cache, stallTimeoutMs }) {
   const controller = new AbortController();
   aborts.set(id, controller);
   try {
     const onProgress = (event) => postMessage({ kind: 'progress', id, content: event });
-    const opened = await LocalSession.open(url, { backend, measure, cache, stallTimeoutMs, onProgress, signal: controller.signal });
+    const opened = await LocalSession.open(url, { backend, threads, measure, cache, stallTimeoutMs, onProgress, signal: controller.signal });
     session?.dispose();
     session = opened.session;
     opened.complete.then(
       () => postMessage({ kind: 'complete', id }),
       (e) => postMessage({ kind: 'complete-error', id, content: errorContent(e) }),
     );
-    return { manifest: opened.manifest, backend: opened.backend, reason: opened.reason };
+    return { manifest: opened.manifest, backend: opened.backend, reason: opened.reason, threads: opened.threads, threadsReason: opened.threadsReason };
   } finally {
     aborts.delete(id);
   }
