@@ -3,16 +3,18 @@
 
 import { UniVidError, aborted, engineCall } from './errors.js';
 import { streamModel } from './load.js';
+import * as singleThread from '../pkg/univid.js';
+import * as threadPool from '../pkg-threads/univid.js';
 
 // Two builds of the engine: `pkg` (WebGPU and a one-thread CPU path) and `pkg-threads` (the CPU path
-// on a pool of workers sharing its memory; CPU only). Each is fetched and started at most once.
-// (Literal import paths, so that bundlers see both.)
-const PACKAGES = { single: () => import('../pkg/univid.js'), threads: () => import('../pkg-threads/univid.js') };
+// on a pool of workers sharing its memory; CPU only). Only the glue is imported up front (static
+// imports keep bundlers' worker builds in one chunk); each wasm is fetched and started at most once.
+const PACKAGES = { single: singleThread, threads: threadPool };
 const started = {};
 
 function wasmPackage(kind, threads) {
   started[kind] ??= (async () => {
-    const module = await PACKAGES[kind]();
+    const module = PACKAGES[kind];
     await module.default();
     if (kind === 'threads') await module.initThreadPool(threads);
     return module;
