@@ -37,7 +37,8 @@ function chooseThreads(requested) {
   }
   const cores = navigator.hardwareConcurrency || 1;
   const threads = requested === 'auto' ? Math.min(cores, 16) : requested;
-  return threads > 1 ? { threads, why: `${threads} threads (${cores} cores)` } : { threads: 1, why: 'one core' };
+  if (threads === 1) return { threads: 1, why: 'this device reports one core' };
+  return { threads, why: requested === 'auto' ? `cross-origin isolated: a thread per core (${cores})` : `${threads} threads requested` };
 }
 
 /** The started package for this backend and thread choice; a thread pool that fails to start
