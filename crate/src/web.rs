@@ -1,8 +1,8 @@
 //! The browser binding (wasm-bindgen). Thin: it converts JS values and calls the library; the JS
 //! side (`www/`) drives loops, progress and cancellation.
 
-use crate::data::{caption, Clip, DataError, Digits, Split, World, WorldConfig};
-use crate::model::{run_probe, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
+use crate::data::{caption, Clip, DataError, Digits, Split, Tokenizer, World, WorldConfig};
+use crate::model::{gaussian, run_probe, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
 use crate::pack::{Group, Loader, Manifest, PackError};
 use burn::tensor::Device;
 use std::cell::{Cell, RefCell};
@@ -354,4 +354,22 @@ pub fn sample_clip(digits: &[u8], split: &str, seed: u32, index: u32) -> Result<
     js_sys::Reflect::set(&value, &"pixels".into(), &js_sys::Uint8Array::from(clip.pixels.as_slice()))
         .map_err(|_| typed_error("internal", "cannot attach pixels"))?;
     Ok(value)
+}
+
+/// The model's token ids for `text` (no `<bos>`/`<eos>`): what a prompt becomes, e.g. to feed the
+/// same words to another runtime.
+#[wasm_bindgen]
+pub fn tokenize(text: &str) -> Result<Vec<u16>, JsValue> {
+    Tokenizer.encode(text).map_err(|e| typed_error(data_code(&e), &e.to_string()))
+}
+
+/// The standard-normal values a generation with `seed` starts from (`n` of them, in token order:
+/// video tokens × tubelet values), so that another runtime can start from the same point.
+#[wasm_bindgen(js_name = generationNoise)]
+pub fn generation_noise(seed: u32, n: usize) -> Result<Vec<f32>, JsValue> {
+    const MAX_VALUES: usize = 1 << 26; // 256 MiB of f32: far above any config's clip
+    if n > MAX_VALUES {
+        return Err(typed_error("bad-input", &format!("at most {MAX_VALUES} noise values, asked for {n}")));
+    }
+    Ok(gaussian(seed as u64, n))
 }

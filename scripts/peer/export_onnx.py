@@ -1,10 +1,16 @@
-"""Exports the understanding forward pass of a trained UniVid model to ONNX (the peer runtime's
-input), from the same safetensors weights the Rust runtime loads, through the PyTorch twin.
+"""Exports two forward passes of a trained UniVid model to ONNX (the peer runtime's input), from
+the same safetensors weights the Rust runtime loads, through the PyTorch twin:
 
-Graph: pixels (1, 20, 64, 64) float in 0..255 -> digit_logits (1, 10), motion_logits (1, 80):
-the `[video | classify]` sequence of `UniVid::classify`, mask and gates baked in as constants.
+  classify.onnx       pixels (1, 20, 64, 64) float in 0..255 -> digit_logits (1, 10),
+                      motion_logits (1, 80): the `[video | classify]` sequence of `UniVid::classify`.
+  generate-step.onnx  words (1, 30) int64 (the prompt's token ids, then 0 = <pad>; padded keys are
+                      masked, so this equals the unpadded sequence), x (1, N, P) noisy tubelets,
+                      t (1,) flow time -> head
+                      (1, N, P): one pass of text->video's `[generate + words | x_t]` sequence (the
+                      video head's raw output, a clean-sample estimate for `prediction: sample`).
+Masks and gates are baked in as constants.
 
-    python3 scripts/peer/export_onnx.py models/univid-small out/peer/univid-small-classify.onnx
+    python3 scripts/peer/export_onnx.py models/univid-small out/peer
 """
 import json
 import os
@@ -14,7 +20,7 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "trainer"))
 from model import ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, TEXT, VIDEO  # noqa: E402
-from tasks import gate_ids  # noqa: E402
+from tasks import gate_ids, generate_head  # noqa: E402
 
 
 class Classify(torch.nn.Module):
@@ -36,7 +42,23 @@ class Classify(torch.nn.Module):
         return m.digit_head(h), m.motion_head(h)
 
 
-def main(model_dir, out):
+class GenerateStep(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, words, x, t):
+        return generate_head(self.model, words, x, t.expand(x.shape[:2]))
+
+
+def export(graph, example, out, inputs, outputs):
+    with torch.no_grad():
+        torch.onnx.export(graph, example, out, input_names=inputs, output_names=outputs,
+                          opset_version=18, dynamo=True, external_data=False)
+    print(f"{out}: {os.path.getsize(out)} bytes")
+
+
+def main(model_dir, out_dir):
     meta = json.load(open(os.path.join(model_dir, "config.json")))
     cfg = ModelConfig(**meta["model"])
     model = UniVid(cfg)
@@ -44,13 +66,15 @@ def main(model_dir, out):
     missing, unexpected = model.load_state_dict(weights, strict=False)
     assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
     model.eval()
-    graph = Classify(model).eval()
+    os.makedirs(out_dir, exist_ok=True)
     example = torch.zeros(1, cfg.frames, cfg.size, cfg.size)
-    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    with torch.no_grad():
-        torch.onnx.export(graph, (example,), out, input_names=["pixels"], output_names=["digit_logits", "motion_logits"],
-                          opset_version=18, dynamo=True, external_data=False)
-    print(f"{out}: {os.path.getsize(out)} bytes")
+    export(Classify(model).eval(), (example,), os.path.join(out_dir, "classify.onnx"),
+           ["pixels"], ["digit_logits", "motion_logits"])
+    words = torch.zeros(1, cfg.text_len - 2, dtype=torch.long)  # as in training: up to 30 words, padded
+    words[0, :4] = torch.tensor([3, 6, 14, 17])
+    x = torch.zeros(1, cfg.video_tokens, cfg.patch_dim)
+    export(GenerateStep(model).eval(), (words, x, torch.ones(1)), os.path.join(out_dir, "generate-step.onnx"),
+           ["words", "x", "t"], ["head"])
 
 
 if __name__ == "__main__":

@@ -1,17 +1,17 @@
-// The peer side by side: our classify (the same weights packed f32 and int8) against ONNX Runtime
-// Web running the exported graph (scripts/peer/export_onnx.py) on its wasm and WebGPU execution
-// providers, in one headless Chromium page, on the same clip. Outputs must agree before any
-// latency is compared; once on one thread each, once on every core (ours: the threads build in its
-// worker; ORT: its wasm threads), each pass in a fresh page (ORT reads its thread count once).
-// Prints one JSON report (with a Markdown table under `markdown`).
-//   node scripts/peer/peer.mjs --onnx out/peer/classify.onnx --f32 out/peer/univid-small-f32 [--runs 10]
+// The peer side by side: our engine (the same weights packed f32 and int8) against ONNX Runtime Web
+// running the exported graphs (scripts/peer/export_onnx.py: classify, and one text->video flow
+// step) in headless Chromium, on the same clip, prompt and starting noise. Outputs must agree
+// before any latency is compared. Once on one thread each, once on every core (ours: the threads
+// build in its worker; ORT: its wasm threads), each pass in a fresh page (ORT reads its thread
+// count once). Prints one JSON report (with a Markdown table under `markdown`).
+//   node scripts/peer/peer.mjs --onnx-dir out/peer --f32 out/peer/univid-small-f32 [--runs 10]
 import { blankPage } from '../../tests/browser/browser.mjs';
 
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
   return at > 0 ? process.argv[at + 1] : fallback;
 };
-const onnx = arg('onnx', 'out/peer/classify.onnx');
+const onnxDir = arg('onnx-dir', 'out/peer');
 const f32 = arg('f32', 'out/peer/univid-small-f32');
 const int8 = arg('int8', 'models/univid-small-int8');
 const runs = Number(arg('runs', 10));
@@ -20,15 +20,15 @@ const ORT = '/out/peer/node_modules/onnxruntime-web/dist/';
 async function pass(threads) {
   const { page, close } = await blankPage();
   try {
-    return await page.evaluate(measure, { onnx, f32, int8, runs, ORT, threads });
+    return await page.evaluate(measure, { onnxDir, f32, int8, runs, ORT, threads });
   } finally {
     await close();
   }
 }
 
-async function measure({ onnx, f32, int8, runs, ORT, threads }) {
+async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   const { UniVid, Clip } = await import('/www/univid/index.js');
-  const { default: init, sampleClip } = await import('/www/pkg/univid.js');
+  const { default: init, sampleClip, tokenize, generationNoise } = await import('/www/pkg/univid.js');
   await init();
   const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
   const sample = sampleClip(digits, 'test', 0, 0);
@@ -44,34 +44,81 @@ async function measure({ onnx, f32, int8, runs, ORT, threads }) {
     samples.sort((a, b) => a - b);
     return { ms: samples[samples.length >> 1], out };
   };
+  const worst = (a, b) => a.reduce((w, v, i) => Math.max(w, Math.abs(v - b[i])), 0);
+  // Clean-sample tubelets (N·P, token order t,h,w; values t,y,x) -> 8-bit frames, as our sampler does.
+  const toPixels = (tokens, m) => {
+    const [tt, th, gh] = [m.tubelet_t, m.tubelet_hw, m.size / m.tubelet_hw];
+    const out = new Uint8Array(m.frames * m.size * m.size);
+    tokens.forEach((v, k) => {
+      const [token, value] = [Math.floor(k / (tt * th * th)), k % (tt * th * th)];
+      const [gt, h, w] = [Math.floor(token / (gh * gh)), Math.floor(token / gh) % gh, token % gh];
+      const [a, b, c] = [Math.floor(value / (th * th)), Math.floor(value / th) % th, value % th];
+      out[((gt * tt + a) * m.size + h * th + b) * m.size + w * th + c] = Math.round((Math.min(1, Math.max(-1, v)) + 1) * 127.5);
+    });
+    return out;
+  };
   const rows = {};
   const cores = navigator.hardwareConcurrency;
   const label = threads === 1 ? '1 thread' : `${cores} threads`;
+  let config;
   // (Our WebGPU path on a software adapter is timed by scripts/bench.mjs; not repeated here.)
   for (const [name, pack] of [['UniVid f32, wasm CPU', f32], ['UniVid int8, wasm CPU', int8]]) {
-    // Threads run only in the model's worker; one thread runs in the page, as before.
+    // Threads run only in the model's worker; one thread runs in the page.
     const options = threads === 1 ? { worker: false } : { worker: true, threads: 'auto' };
     const model = await UniVid.load(`/${pack}`, { backend: 'cpu', cache: false, ...options });
-    const { ms, out } = await median(() => model.classify(clip));
-    rows[`${name}, ${label}`] = { ms, probabilities: out.digit_probabilities, threads: model.threads };
+    await model.fullyLoaded;
+    config ??= model.manifest.model;
+    const classify = await median(() => model.classify(clip));
+    // One Euler step from t = 1 with guidance 1 is one forward pass; its clip is the head's estimate.
+    const step = await median(() => model.generate(sample.caption, { steps: 1, guidance: 1, seed: 0 }));
+    rows[`${name}, ${label}`] = {
+      threads: model.threads,
+      classify: { ms: classify.ms, probabilities: classify.out.digit_probabilities },
+      step: { ms: step.ms, pixels: step.out.pixels },
+    };
     model.dispose();
   }
   const ort = await import(`${ORT}ort.all.min.mjs`);
   ort.env.wasm.wasmPaths = ORT;
   ort.env.wasm.numThreads = threads === 1 ? 1 : cores;
-  const input = new ort.Tensor('float32', Float32Array.from(sample.pixels), [1, sample.frames, sample.size, sample.size]);
-  const bytes = new Uint8Array(await (await fetch(`/${onnx}`)).arrayBuffer());
+  const graph = async (file) => new Uint8Array(await (await fetch(`/${onnxDir}/${file}`)).arrayBuffer());
+  const pixels = new ort.Tensor('float32', Float32Array.from(sample.pixels), [1, sample.frames, sample.size, sample.size]);
+  const ids = new BigInt64Array(config.text_len - 2);
+  Array.from(tokenize(sample.caption)).forEach((id, i) => { ids[i] = BigInt(id); });
+  const n = (config.frames / config.tubelet_t) * (config.size / config.tubelet_hw) ** 2;
+  const p = config.tubelet_t * config.tubelet_hw ** 2 * config.channels;
+  const stepInputs = {
+    words: new ort.Tensor('int64', ids, [1, ids.length]),
+    x: new ort.Tensor('float32', generationNoise(0, n * p), [1, n, p]),
+    t: new ort.Tensor('float32', Float32Array.from([1]), [1]),
+  };
+  // SwiftShader's WebGPU takes ~15 s per classify: the flow step is timed on wasm only.
   const providers = threads === 1 ? [['ONNX Runtime Web, wasm', 'wasm'], ['ONNX Runtime Web, WebGPU', 'webgpu']] : [['ONNX Runtime Web, wasm', 'wasm']];
   for (const [base, ep] of providers) {
     const name = ep === 'wasm' ? `${base}, ${label}` : base;
+    rows[name] = {};
     try {
-      const session = await ort.InferenceSession.create(bytes, { executionProviders: [ep] });
-      const { ms, out } = await median(() => session.run({ pixels: input }));
-      const logits = Array.from(out.digit_logits.data);
-      rows[name] = { ms, probabilities: logits.map((x) => 1 / (1 + Math.exp(-x))) };
+      const session = await ort.InferenceSession.create(await graph('classify.onnx'), { executionProviders: [ep] });
+      const { ms, out } = await median(() => session.run({ pixels }));
+      rows[name].classify = { ms, probabilities: Array.from(out.digit_logits.data).map((x) => 1 / (1 + Math.exp(-x))) };
       await session.release();
+      if (ep === 'wasm') {
+        const stepSession = await ort.InferenceSession.create(await graph('generate-step.onnx'), { executionProviders: [ep] });
+        const step = await median(() => stepSession.run(stepInputs));
+        rows[name].step = { ms: step.ms, pixels: toPixels(step.out.head.data, config) };
+        await stepSession.release();
+      }
     } catch (e) {
-      rows[name] = { error: String(e.message ?? e) };
+      rows[name].error = String(e.message ?? e);
+    }
+  }
+  // Differences from this pass's UniVid f32 row (pixels are compared here: they are large).
+  const reference = rows[`UniVid f32, wasm CPU, ${label}`];
+  for (const row of Object.values(rows)) {
+    if (row.classify) row.classify.maxAbsDiff = worst(row.classify.probabilities, reference.classify.probabilities);
+    if (row.step) {
+      row.step.maxPixelDiff = worst(row.step.pixels, reference.step.pixels);
+      delete row.step.pixels;
     }
   }
   return { rows, clip: 'test split, seed 0, clip 0', caption: sample.caption };
@@ -80,13 +127,14 @@ async function measure({ onnx, f32, int8, runs, ORT, threads }) {
 const one = await pass(1);
 const all = await pass('all');
 const report = { ...one, rows: { ...one.rows, ...all.rows } };
-const reference = report.rows['UniVid f32, wasm CPU, 1 thread'].probabilities;
-const diff = (p) => (p ? Math.max(...p.map((x, i) => Math.abs(x - reference[i]))) : null);
-let md = `Classify, ${report.clip} (${report.caption}); median of ${runs} runs after one warm-up; on one thread, then on every core.\n\n`
-  + '| runtime | classify ms | max abs diff of digit probabilities vs UniVid f32 CPU |\n|---|---:|---:|\n';
+const cell = (x, digits = 1) => (x === undefined ? '—' : x.toFixed(digits));
+let md = `Test split, seed 0, clip 0 (${report.caption}); the flow step is text→video's first Euler step `
+  + `(seed 0, guidance 1: one forward pass) on that caption, from the same noise. Median of ${runs} runs after one warm-up; on one thread, then on every core. `
+  + 'Differences are against UniVid f32 on the same number of threads.\n\n'
+  + '| runtime | classify ms | flow step ms | max abs diff, digit probabilities | max diff, flow-step pixels (of 255) |\n|---|---:|---:|---:|---:|\n';
 for (const [name, row] of Object.entries(report.rows)) {
-  row.maxAbsDiff = diff(row.probabilities);
-  md += row.error ? `| ${name} | failed: ${row.error} | |\n` : `| ${name} | ${row.ms.toFixed(1)} | ${row.maxAbsDiff.toExponential(1)} |\n`;
+  if (row.error) md += `| ${name} | failed: ${row.error} | | | |\n`;
+  else md += `| ${name} | ${cell(row.classify?.ms)} | ${cell(row.step?.ms)} | ${row.classify?.maxAbsDiff?.toExponential(1) ?? '—'} | ${row.step?.maxPixelDiff ?? '—'} |\n`;
 }
 report.markdown = md;
 console.log(JSON.stringify(report, null, 2));
