@@ -116,11 +116,9 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   const reference = rows[`UniVid f32, wasm CPU, ${label}`];
   for (const row of Object.values(rows)) {
     if (row.classify) row.classify.maxAbsDiff = worst(row.classify.probabilities, reference.classify.probabilities);
-    if (row.step) {
-      row.step.maxPixelDiff = worst(row.step.pixels, reference.step.pixels);
-      delete row.step.pixels;
-    }
+    if (row.step) row.step.maxPixelDiff = worst(row.step.pixels, reference.step.pixels);
   }
+  for (const row of Object.values(rows)) delete row.step?.pixels;
   return { rows, clip: 'test split, seed 0, clip 0', caption: sample.caption };
 }
 
