@@ -19,6 +19,10 @@ const GPU_TASKS = ['classify', 'embed_clip', 'embed_text', 'generate'];
 const steps = Number(arg('steps', 4));
 const backends = arg('backends', 'cpu,cpu-threads,webgpu').split(',');
 
+// 'cpu-threads' is the CPU backend in the model's worker (threads run only there; the wasm heap is
+// then the worker's, which the page cannot read); the others load in the page.
+const engineFor = (backend) => (backend === 'cpu-threads' ? { backend: 'cpu', worker: true } : { backend, worker: false });
+
 const report = { pack, runs, steps, userAgent: null, backends: {} };
 for (const backend of backends) {
   // A fresh browser profile per backend: the first load is truly cold (empty Cache API).
@@ -26,11 +30,12 @@ for (const backend of backends) {
   try {
     report.userAgent ??= await page.evaluate(() => navigator.userAgent);
     const gpu = backend === 'webgpu';
-    const measured = await page.evaluate(measure, { pack, runs: gpu ? gpuRuns : runs, steps, backend, only: gpu ? GPU_TASKS : null });
+    const engine = engineFor(backend);
+    const measured = await page.evaluate(measure, { pack, runs: gpu ? gpuRuns : runs, steps, engine, only: gpu ? GPU_TASKS : null });
     // Warm: a second page of the same browser profile, whose Cache API now holds every shard.
     const second = await context.newPage();
     await second.goto(`${base}/tests/browser/blank.html`);
-    measured.load.warm = await second.evaluate(loadOnly, { pack, backend });
+    measured.load.warm = await second.evaluate(loadOnly, { pack, engine });
     report.backends[backend] = measured;
   } catch (e) {
     report.backends[backend] = { error: String(e.message ?? e) };
@@ -40,23 +45,18 @@ for (const backend of backends) {
 }
 console.log(JSON.stringify(report, null, 2));
 
-// 'cpu-threads' is the CPU backend in the model's worker (threads run only there; the wasm heap is
-// then the worker's, which the page cannot read).
-
-async function loadOnly({ pack, backend }) {
+async function loadOnly({ pack, engine }) {
   const { timedLoad } = await import('/tests/browser/timed-load.js');
-  const { backend: on, worker } = backend === 'cpu-threads' ? { backend: 'cpu', worker: true } : { backend, worker: false };
-  const { model: _, ...timing } = await timedLoad(pack, on, true, worker);
+  const { model: _, ...timing } = await timedLoad(pack, engine.backend, true, engine.worker);
   return timing;
 }
 
-async function measure({ pack, runs, steps, backend, only }) {
+async function measure({ pack, runs, steps, engine, only }) {
   const { Clip } = await import('/www/univid/index.js');
   const { default: init, sampleClip } = await import('/www/pkg/univid.js');
   const wasm = await init();
   const { timedLoad, peakMemoryDuring } = await import('/tests/browser/timed-load.js');
-  const { backend: on, worker } = backend === 'cpu-threads' ? { backend: 'cpu', worker: true } : { backend, worker: false };
-  const cold = await timedLoad(pack, on, true, worker); // a fresh profile: every shard from the network, then cached
+  const cold = await timedLoad(pack, engine.backend, true, engine.worker); // a fresh profile: every shard from the network, then cached
   const model = cold.model;
   const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
   const sample = sampleClip(digits, 'test', 0, 0);
@@ -82,15 +82,17 @@ async function measure({ pack, runs, steps, backend, only }) {
   await time('generate', () => model.generate(sample.caption, { steps, guidance: 2.0, seed: 0 }));
   await time('continue', () => model.continue(clip, { framesIn: 10, steps, seed: 0 })); // keeps frames 0-9
   for (const task of ['generate', 'continue']) if (latency[task]) latency[task].per_step_ms = latency[task].median_ms / steps;
-  // Memory while generating: the JS heap (Chromium's performance.memory) and the wasm memory.
-  const duringGenerate = await peakMemoryDuring(() => model.generate(sample.caption, { steps, guidance: 2.0, seed: 0 }), wasm.memory);
   const strip = ({ model: _, ...rest }) => rest;
-  const threads = { threads: model.threads, threadsReason: model.threadsReason };
-  if (worker) return { backend: model.backend, backendReason: model.backendReason, ...threads, load: { cold: strip(cold) }, latency };
-  return {
-    backend: model.backend, backendReason: model.backendReason, ...threads,
+  const measured = {
+    backend: model.backend, backendReason: model.backendReason, threads: model.threads, threadsReason: model.threadsReason,
     load: { cold: strip(cold) },
     latency,
+  };
+  if (engine.worker) return measured; // its memory is the worker's
+  // Memory while generating: the JS heap (Chromium's performance.memory) and the wasm memory.
+  const duringGenerate = await peakMemoryDuring(() => model.generate(sample.caption, { steps, guidance: 2.0, seed: 0 }), wasm.memory);
+  return {
+    ...measured,
     memory: {
       wasmHeapAfterLoadBytes: heapBefore, peakWasmHeapBytes: wasm.memory.buffer.byteLength,
       jsHeapBytes: performance.memory?.usedJSHeapSize ?? null,
