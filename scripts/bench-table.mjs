@@ -15,6 +15,7 @@ const report = {
   native: { flex: read('native-flex.json'), wgpu: read('native-wgpu.json') },
   browser: read('browser.json'),
   training: fs.readFileSync(`${dir}/training.txt`, 'utf8').trim().split('\n'),
+  trainingBurn: { flex: read('train-flex.json'), wgpu: read('train-wgpu.json') },
 };
 const peer = fs.existsSync(`${dir}/peer.json`) ? read('peer.json') : null;
 if (peer) report.peer = peer;
@@ -61,9 +62,21 @@ for (const [name, b] of Object.entries(report.browser.backends)) {
     + `| ${name}: JS heap | ${b.memory.jsHeapBytes ? (b.memory.jsHeapBytes / 2 ** 20).toFixed(1) + ' MiB' : '—'} |\n`
     + `| ${name}: peak during a generation (wasm memory / JS heap) | ${(b.memory.duringGenerate.peakWasmBytes / 2 ** 20).toFixed(1)} / ${b.memory.duringGenerate.peakJsHeapBytes ? (b.memory.duringGenerate.peakJsHeapBytes / 2 ** 20).toFixed(1) : '—'} MiB |\n`;
 }
-md += `| wasm binary (${report.wasm.profile}) raw / gzip | ${(report.wasm.raw_bytes / 2 ** 20).toFixed(2)} / ${(report.wasm.gzip_bytes / 2 ** 20).toFixed(2)} MiB |\n`;
+const mib = (b) => (b / 2 ** 20).toFixed(2);
+for (const [build, name] of [['webgpu_and_cpu', 'WebGPU + 1-thread CPU build (pkg)'], ['cpu_threads', 'multi-threaded CPU build (pkg-threads)']]) {
+  const w = report.wasm[build];
+  md += `| wasm binary, ${name}, ${report.wasm.profile}: raw / gzip | ${mib(w.raw_bytes)} / ${mib(w.gzip_bytes)} MiB |\n`;
+}
 md += `| native weight upload (flex / wgpu) | ${ms(report.native.flex.upload_ms)} / ${ms(report.native.wgpu.upload_ms)} ms |\n`;
-md += `\n## Training throughput (PyTorch twin, small config, random clips, 8 clips per task family)\n\n${report.training.map((l) => `    ${l}`).join('\n')}\n`;
+md += '\n## Training throughput (small config)\n\n| trainer | clips/s | step |\n|---|---:|---|\n';
+for (const [name, b] of Object.entries(report.trainingBurn)) {
+  md += `| burn ${name} autodiff${name === 'wgpu' ? ' (lavapipe)' : ''}, f32, one clip per family per step | ${b.autodiff.clips_per_s.toFixed(2)} | ${ms(b.autodiff.step.median_ms)} ms median of ${b.autodiff.step.runs} (forward + backward, no optimiser) |\n`;
+}
+for (const line of report.training) {
+  const m = line.match(/bf16=(\w+).*?([\d.]+) clips\/s/);
+  if (m) md += `| PyTorch twin, ${m[1] === 'True' ? 'bf16 autocast' : 'f32'}, 8 clips per family per step | ${m[2]} | forward + backward + AdamW |\n`;
+}
+md += `\nburn: \`univid bench-train --backend flex|wgpu\` (training-split clips); PyTorch: \`scripts/trainer/speed.py\` (random clips):\n\n${report.training.map((l) => `    ${l}`).join('\n')}\n`;
 if (peer) {
   md += `\n## Peer: the same network in ONNX Runtime Web\n\n${peer.markdown ?? ''}\n`;
 }

@@ -1,5 +1,5 @@
-"""Exports two forward passes of a trained UniVid model to ONNX (the peer runtime's input), from
-the same safetensors weights the Rust runtime loads, through the PyTorch twin:
+"""Exports forward passes of a trained UniVid model to ONNX (the peer runtime's input), from the
+same safetensors weights the Rust runtime loads, through the PyTorch twin:
 
   classify.onnx       pixels (1, 20, 64, 64) float in 0..255 -> digit_logits (1, 10),
                       motion_logits (1, 80): the `[video | classify]` sequence of `UniVid::classify`.
@@ -8,18 +8,29 @@ the same safetensors weights the Rust runtime loads, through the PyTorch twin:
                       t (1,) flow time -> head
                       (1, N, P): one pass of text->video's `[generate + words | x_t]` sequence (the
                       video head's raw output, a clean-sample estimate for `prediction: sample`).
-Masks and gates are baked in as constants.
+  classify-int8.onnx  the same, dynamically quantised by onnxruntime (int8 weights, MatMulInteger).
+  describe-prefill.onnx  pixels -> logits (1, V) of the first word, cache (layers, 2, 1, heads,
+                      N + 1, head_dim): the keys and values of `[video | describe]`.
+  describe-step.onnx  word (1, 1) int64, position (1,) int64 (1 for the first word), cache with
+                      any number of positions -> logits (1, V) of the next word, the cache one
+                      position longer: greedy decoding with a key/value cache, as `UniVid::describe`
+                      decodes (the caller loops until <eos>).
+Masks and gates are baked in as constants. And one graph per op under ops/ (linear_qkv, attention,
+layer_norm, gelu, expert_ffn) at the small model's shapes, weights baked in from the same formula
+as crate/src/bench/ops.rs, so ORT and our kernels run the same op on the same values.
 
     python3 scripts/peer/export_onnx.py models/univid-small out/peer
 """
 import json
+import math
 import os
 import sys
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "trainer"))
-from model import ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, TEXT, VIDEO  # noqa: E402
+from model import ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, DESCRIBE, TEXT, VIDEO  # noqa: E402
 from tasks import gate_ids, generate_head  # noqa: E402
 
 
@@ -51,10 +62,102 @@ class GenerateStep(torch.nn.Module):
         return generate_head(self.model, words, x, t.expand(x.shape[:2]))
 
 
-def export(graph, example, out, inputs, outputs):
+def trunk_with_cache(model, x, mask, gates, past=None):
+    """The trunk with each layer's keys and values kept: states (B, L, D) and the cache stacked as
+    (layers, 2, B, heads, Lpast + L, head_dim). `past` (the same layout) precedes x's positions."""
+    layers = []
+    for i, block in enumerate(model.blocks):
+        attn, h = block.attn, block.norm1(x)
+        b, l, d = h.shape
+        q, k, v = attn.qkv(h).reshape(b, l, 3, attn.heads, d // attn.heads).permute(2, 0, 3, 1, 4)
+        if past is not None:
+            k, v = torch.cat([past[i, 0], k], 2), torch.cat([past[i, 1], v], 2)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        x = x + attn.out(y.transpose(1, 2).reshape(b, l, d))
+        x = x + block.ffn(block.norm2(x), gates)
+        layers.append(torch.stack([k, v]))
+    return model.norm(x), torch.stack(layers)
+
+
+class DescribePrefill(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        n = model.cfg.video_tokens
+        self.register_buffer("mask", segment_mask([(n, VIDEO, [0]), (1, TEXT, [0, 1])]))
+        self.register_buffer("gates", gate_ids([(n, UNDERSTAND, VIDEO), (1, DESCRIBE, TEXT)]))
+        self.register_buffer("task", torch.tensor([DESCRIBE]))
+        self.register_buffer("no_words", torch.zeros(1, 0, dtype=torch.long))
+
+    def forward(self, pixels):
+        m, cfg = self.model, self.model.cfg
+        patches = patchify(pixels / 127.5 - 1.0, cfg)
+        n = patches.shape[1]
+        x = torch.cat([m.embed_video(patches, torch.zeros(1, n)), m.embed_text(self.task, self.no_words)], 1)
+        h, cache = trunk_with_cache(m, x, self.mask, self.gates)
+        return m.lm_logits(h[:, -1]), cache
+
+
+class DescribeStep(torch.nn.Module):
+    """One word: it sees every earlier position (video, task token, earlier words), so no mask."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.register_buffer("gates", gate_ids([(1, DESCRIBE, TEXT)]))
+
+    def forward(self, word, position, cache):
+        m = self.model
+        x = m.tok_emb(word) + m.text_pos[position][:, None]
+        h, cache = trunk_with_cache(m, x, None, self.gates, past=cache)
+        return m.lm_logits(h[:, -1]), cache
+
+
+def fill(shape, salt, scale):
+    """scale * sin(0.7 k + salt) in f64, as crate/src/bench/ops.rs fills its tensors."""
+    k = torch.arange(math.prod(shape), dtype=torch.float64)
+    return (scale * torch.sin(0.7 * k + salt)).float().reshape(shape)
+
+
+def op_graphs():
+    """name -> (module, example inputs, input names): one op of the model, at its shapes."""
+    tokens, width, heads, hidden = 161, 256, 8, 512
+    linear = lambda out, inp: torch.nn.Linear(inp, out).requires_grad_(False)  # noqa: E731
+
+    def load(layer, w_salt, b_salt):
+        layer.weight.copy_(fill(layer.weight.shape, w_salt, 0.06))
+        layer.bias.copy_(fill(layer.bias.shape, b_salt, 0.1))
+        return layer
+
+    class Attention(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mask", segment_mask([(tokens - 1, VIDEO, [0]), (1, TEXT, [0, 1])]))
+
+        def forward(self, q, k, v):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=self.mask)
+
+    norm = torch.nn.LayerNorm(width).requires_grad_(False)
+    norm.weight.copy_(fill((width,), 7.0, 1.0))
+    norm.bias.copy_(fill((width,), 8.0, 0.1))
+    x = torch.zeros(tokens, width)
+    # Three distinct example tensors: the exporter merges inputs that are the same object.
+    qkv = [torch.randn(1, heads, tokens, width // heads) for _ in range(3)]
+    expert = torch.nn.Sequential(load(linear(hidden, width), 10.0, 11.0), torch.nn.GELU(),
+                                 load(linear(width, hidden), 12.0, 13.0))
+    return {
+        "linear_qkv": (load(linear(3 * width, width), 2.0, 3.0), (x,), ["x"]),
+        "attention": (Attention(), tuple(qkv), ["q", "k", "v"]),
+        "layer_norm": (norm, (x,), ["x"]),
+        "gelu": (torch.nn.GELU(), (torch.zeros(tokens, hidden),), ["x"]),
+        "expert_ffn": (expert, (x,), ["x"]),
+    }
+
+
+def export(graph, example, out, inputs, outputs, dynamic_shapes=None):
     with torch.no_grad():
         torch.onnx.export(graph, example, out, input_names=inputs, output_names=outputs,
-                          opset_version=18, dynamo=True, external_data=False)
+                          opset_version=18, dynamo=True, external_data=False, dynamic_shapes=dynamic_shapes)
     print(f"{out}: {os.path.getsize(out)} bytes")
 
 
@@ -75,6 +178,23 @@ def main(model_dir, out_dir):
     x = torch.zeros(1, cfg.video_tokens, cfg.patch_dim)
     export(GenerateStep(model).eval(), (words, x, torch.ones(1)), os.path.join(out_dir, "generate-step.onnx"),
            ["words", "x", "t"], ["head"])
+    export(DescribePrefill(model).eval(), (example,), os.path.join(out_dir, "describe-prefill.onnx"),
+           ["pixels"], ["logits", "cache"])
+    n, hd = cfg.video_tokens, cfg.d_model // cfg.heads
+    cache = torch.zeros(cfg.layers, 2, 1, cfg.heads, n + 1, hd)
+    past = torch.export.Dim("past", min=n + 1, max=n + cfg.text_len)
+    export(DescribeStep(model).eval(), (torch.tensor([[3]]), torch.tensor([1]), cache),
+           os.path.join(out_dir, "describe-step.onnx"), ["word", "position", "cache"], ["logits", "next_cache"],
+           dynamic_shapes={"word": None, "position": None, "cache": {4: past}})
+    # The peer's own int8 path (weights int8, activations quantised per call: MatMulInteger), to see
+    # whether int8 kernels beat dequantised f32 on this network in the browser.
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    quantize_dynamic(os.path.join(out_dir, "classify.onnx"), os.path.join(out_dir, "classify-int8.onnx"),
+                     weight_type=QuantType.QInt8)
+    print(f"{out_dir}/classify-int8.onnx: {os.path.getsize(os.path.join(out_dir, 'classify-int8.onnx'))} bytes")
+    os.makedirs(os.path.join(out_dir, "ops"), exist_ok=True)
+    for name, (graph, example, inputs) in op_graphs().items():
+        export(graph.eval(), example, os.path.join(out_dir, "ops", f"{name}.onnx"), inputs, ["y"])
 
 
 if __name__ == "__main__":

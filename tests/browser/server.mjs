@@ -1,5 +1,6 @@
-// A static file server for the browser tests and the demo: serves the repository's www/, models/
-// and tests/browser/ on 127.0.0.1 only, with the headers a strict page needs.
+// A static file server for the browser tests and the demo: serves the repository's www/, models/,
+// tests/browser/, out/ and scripts/peer/ (the peer's page code) on 127.0.0.1 only, with the headers
+// a strict page needs.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +11,7 @@ const TYPES = {
   '.safetensors': 'application/octet-stream', '.bin': 'application/octet-stream', '.png': 'image/png',
   '.gif': 'image/gif', '.vtt': 'text/vtt', '.md': 'text/markdown; charset=utf-8',
 };
-const ALLOWED = ['www', 'models', 'tests/browser', 'out'];
+const ALLOWED = ['www', 'models', 'tests/browser', 'out', 'scripts/peer'];
 
 // Test hooks (all optional): `seen(rel)` counts requests, `delayMs(rel)` holds a response back
 // before its body, `mutate(rel, bytes)` serves altered bytes (corruption tests), `stall(rel)`

@@ -166,6 +166,17 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         steps: usize,
     },
+    /// Training throughput of burn itself (autodiff, one clip per task family per step, from random
+    /// weights of a preset), as JSON: what the PyTorch twin is measured against.
+    BenchTrain {
+        #[arg(long, default_value = "small")]
+        config: String,
+        /// `flex` or `wgpu` (Vulkan; lavapipe without a GPU).
+        #[arg(long, default_value = "flex")]
+        backend: String,
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+    },
     /// Pack weights into the shipped format: group-ordered safetensors shards (f32, f16, int8
     /// per-channel or int4 block-32) and a manifest with sizes and sha256 per shard.
     Pack {
@@ -275,6 +286,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let latency = pollster::block_on(univid::bench::latency(&univid, &world, runs.max(1), steps, &now))?;
             let report = serde_json::json!({ "backend": backend, "model": model, "upload_ms": load_ms, "latency": latency });
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::BenchTrain { config, backend, steps } => {
+            let world = World::new(WorldConfig::training(), Digits::locate()?)?;
+            let config = ModelConfig::preset(&config)?;
+            let report = univid::bench::train::throughput(&config, &world, &device(&backend)?, steps.max(1))?;
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "backend": backend, "autodiff": report }))?);
         }
         Command::Judge { clip, caption, classifier } => {
             let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;

@@ -5,9 +5,9 @@
 
 use super::config::{ModelConfig, TASKS};
 use super::error::Result;
-use super::layers::Linear;
 use super::weights::Weights;
-use burn::tensor::activation::{gelu, softmax};
+use super::layers::{gelu, Linear};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor};
 
 #[derive(Clone, Debug)]

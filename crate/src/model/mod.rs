@@ -42,10 +42,10 @@ mod block;
 mod config;
 mod error;
 mod experts;
-mod layers;
+pub(crate) mod layers;
 mod pipelines;
 mod probe;
-mod sequence;
+pub(crate) mod sequence;
 mod stem;
 mod univid;
 mod video;
@@ -53,6 +53,8 @@ mod weights;
 
 pub use config::{gate_row, Modality, ModelConfig, Prediction, Task, TASKS};
 pub use error::{ModelError, Result};
+#[cfg(target_arch = "wasm32")]
+pub(crate) use pipelines::read;
 pub use pipelines::{no_progress, rank_by_similarity, Classification, DecodeOptions, DigitGuess, GenerateOptions, OnStep, MAX_STEPS};
 pub use probe::{probe_clip, probe_difference, run_probe, Probe, PROBE_SEED};
 pub use sequence::Layout;

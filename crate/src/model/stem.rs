@@ -6,7 +6,7 @@
 use super::config::ModelConfig;
 use super::error::Result;
 use super::weights::Weights;
-use burn::tensor::activation::gelu;
+use super::layers::gelu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};

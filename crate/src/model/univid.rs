@@ -143,6 +143,11 @@ impl UniVid {
     }
 
     /// `[B, L, D]` → word logits `[B, L, vocab]`.
+    /// The word embedding table (also the tied LM head): `[vocab, D]`.
+    pub fn token_table(&self) -> &Tensor<2> {
+        &self.tok_emb
+    }
+
     pub fn lm_logits(&self, h: Tensor<3>) -> Tensor<3> {
         project(h, self.lm_head.clone(), None)
     }

@@ -102,7 +102,14 @@ impl Weights {
         }
         let (shape, values) = self.get(name)?;
         let dims: [usize; D] = shape.as_slice().try_into().map_err(|_| rank_error(name, shape, D))?;
-        Ok(Tensor::from_data(TensorData::new(values.clone(), dims), device))
+        let tensor = Tensor::from_data(TensorData::new(values.clone(), dims), device);
+        // On an autodiff device (burn's own training throughput, `bench::train`) every weight is
+        // a leaf whose gradient the backward pass computes.
+        #[cfg(feature = "train-bench")]
+        if device.gradient_checkpointing_strategy().is_some() {
+            return Ok(tensor.require_grad());
+        }
+        Ok(tensor)
     }
 
     fn get(&self, name: &str) -> Result<&(Vec<usize>, Vec<f32>)> {

@@ -2,6 +2,10 @@
 //! and its caption). Figures only, never assertions: machines here are noisy. The browser side
 //! (`scripts/bench.mjs`) times the same tasks on the same inputs through the JS API.
 
+pub mod ops;
+#[cfg(feature = "train-bench")]
+pub mod train;
+
 use crate::data::{caption, Split, World};
 use crate::model::{no_progress, DecodeOptions, GenerateOptions, Result, UniVid};
 use serde_json::{json, Value};
