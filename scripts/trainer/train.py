@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import time
 import numpy as np
 import torch
@@ -135,7 +136,13 @@ def main():
     # text->video, and the benchmark generator (continuous directions) for continuation.
     captioned = RecordStream(args.binary, "train", "training", args.seed, state["clips"]["training"])
     benchmark = RecordStream(args.binary, "train", "benchmark", args.seed + 1, state["clips"]["benchmark"])
-    log = open(os.path.join(run_dir, "log.jsonl"), "a")
+    log_path = os.path.join(run_dir, "log.jsonl")
+    committed_log = os.path.join(model_dir, "log.jsonl")
+    if args.resume and not os.path.exists(log_path) and os.path.exists(committed_log):
+        # Resuming from the committed point on a fresh machine: continue the run's log, not a new one
+        # (each save copies this file over the committed one).
+        shutil.copyfile(committed_log, log_path)
+    log = open(log_path, "a")
     started = time.time()
     last_save = time.time()
     autocast = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)
@@ -179,6 +186,7 @@ def main():
             print(json.dumps(entry), flush=True)
         out_of_time = args.stop_after and time.time() - started > args.stop_after * 60
         if state["step"] % args.save_every == 0 or out_of_time or state["step"] == args.steps:
+            log.flush()  # the save copies the log next to the resume point
             checkpoint.save(run_dir, model_dir, model, ema, opt, state, cfg, args)
             last_save = time.time()
         if out_of_time:
