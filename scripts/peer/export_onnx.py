@@ -34,22 +34,32 @@ from model import ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDER
 from tasks import gate_ids, generate_head  # noqa: E402
 
 
-class Classify(torch.nn.Module):
-    def __init__(self, model):
+class UnderstandSequence(torch.nn.Module):
+    """`[video | task token]`, as `UniVid::classify` and `UniVid::describe` start."""
+
+    def __init__(self, model, task):
         super().__init__()
         self.model = model
         n = model.cfg.video_tokens
         self.register_buffer("mask", segment_mask([(n, VIDEO, [0]), (1, TEXT, [0, 1])]))
-        self.register_buffer("gates", gate_ids([(n, UNDERSTAND, VIDEO), (1, CLASSIFY, TEXT)]))
-        self.register_buffer("task", torch.tensor([CLASSIFY]))
+        self.register_buffer("gates", gate_ids([(n, UNDERSTAND, VIDEO), (1, task, TEXT)]))
+        self.register_buffer("task", torch.tensor([task]))
         self.register_buffer("no_words", torch.zeros(1, 0, dtype=torch.long))
 
+    def embed(self, pixels):
+        m = self.model
+        patches = patchify(pixels / 127.5 - 1.0, m.cfg)
+        video = m.embed_video(patches, torch.zeros(1, patches.shape[1]))
+        return torch.cat([video, m.embed_text(self.task, self.no_words)], 1)
+
+
+class Classify(UnderstandSequence):
+    def __init__(self, model):
+        super().__init__(model, CLASSIFY)
+
     def forward(self, pixels):
-        m, cfg = self.model, self.model.cfg
-        patches = patchify(pixels / 127.5 - 1.0, cfg)
-        n = patches.shape[1]
-        x = torch.cat([m.embed_video(patches, torch.zeros(1, n)), m.embed_text(self.task, self.no_words)], 1)
-        h = m.trunk(x, self.mask, self.gates)[:, n]
+        m = self.model
+        h = m.trunk(self.embed(pixels), self.mask, self.gates)[:, -1]
         return m.digit_head(h), m.motion_head(h)
 
 
@@ -79,23 +89,13 @@ def trunk_with_cache(model, x, mask, gates, past=None):
     return model.norm(x), torch.stack(layers)
 
 
-class DescribePrefill(torch.nn.Module):
+class DescribePrefill(UnderstandSequence):
     def __init__(self, model):
-        super().__init__()
-        self.model = model
-        n = model.cfg.video_tokens
-        self.register_buffer("mask", segment_mask([(n, VIDEO, [0]), (1, TEXT, [0, 1])]))
-        self.register_buffer("gates", gate_ids([(n, UNDERSTAND, VIDEO), (1, DESCRIBE, TEXT)]))
-        self.register_buffer("task", torch.tensor([DESCRIBE]))
-        self.register_buffer("no_words", torch.zeros(1, 0, dtype=torch.long))
+        super().__init__(model, DESCRIBE)
 
     def forward(self, pixels):
-        m, cfg = self.model, self.model.cfg
-        patches = patchify(pixels / 127.5 - 1.0, cfg)
-        n = patches.shape[1]
-        x = torch.cat([m.embed_video(patches, torch.zeros(1, n)), m.embed_text(self.task, self.no_words)], 1)
-        h, cache = trunk_with_cache(m, x, self.mask, self.gates)
-        return m.lm_logits(h[:, -1]), cache
+        h, cache = trunk_with_cache(self.model, self.embed(pixels), self.mask, self.gates)
+        return self.model.lm_logits(h[:, -1]), cache
 
 
 class DescribeStep(torch.nn.Module):
