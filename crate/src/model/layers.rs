@@ -79,7 +79,7 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return activation::gelu(x);
     }
     let dims = x.dims();
-    let mut values = x.into_data().convert::<f32>().into_vec::<f32>().expect("an f32 tensor");
+    let mut values = x.into_data().convert::<f32>().try_into_vec::<f32>().expect("an f32 tensor");
     for v in values.iter_mut() {
         *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
     }
@@ -115,8 +115,8 @@ mod tests {
     #[test]
     fn cpu_gelu_equals_burns_kernel() {
         let x = Tensor::<1>::from_data(TensorData::new((-400..400).map(|i| i as f32 / 50.0).collect::<Vec<_>>(), [800]), &Device::flex());
-        let ours: Vec<f32> = gelu(x.clone()).into_data().into_vec().unwrap();
-        let burns: Vec<f32> = activation::gelu(x).into_data().into_vec().unwrap();
+        let ours: Vec<f32> = gelu(x.clone()).into_data().try_into_vec().unwrap();
+        let burns: Vec<f32> = activation::gelu(x).into_data().try_into_vec().unwrap();
         let worst = ours.iter().zip(&burns).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(worst < 1e-6, "{worst:e}");
     }
