@@ -14,6 +14,9 @@ export const OP_INPUTS = {
 /** scale · sin(0.7 k + salt) in f64, then f32: the same values as the Rust and Python sides. */
 export const fill = (n, salt, scale) => Float32Array.from({ length: n }, (_, k) => scale * Math.sin(0.7 * k + salt));
 
+/** The largest |a[i] - b[i]|. */
+export const maxAbsDiff = (a, b) => a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i])), 0);
+
 /** Median ms of `runs` calls after `warmup`, and the last output. */
 export async function median(call, runs, warmup = 3) {
   const samples = [];

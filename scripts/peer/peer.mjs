@@ -40,18 +40,9 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
   const sample = sampleClip(digits, 'test', 0, 0);
   const clip = Clip.fromPixels(sample.pixels, { frames: sample.frames, size: sample.size });
-  const median = async (call) => {
-    const samples = [];
-    let out;
-    for (let i = 0; i <= runs; i += 1) {
-      const t0 = performance.now();
-      out = await call();
-      if (i > 0) samples.push(performance.now() - t0);
-    }
-    samples.sort((a, b) => a - b);
-    return { ms: samples[samples.length >> 1], out };
-  };
-  const worst = (a, b) => a.reduce((w, v, i) => Math.max(w, Math.abs(v - b[i])), 0);
+  const { median: timed, maxAbsDiff } = await import('/scripts/peer/ops.js');
+  const median = (call) => timed(call, runs, 1); // one warm-up call, as in scripts/bench.mjs
+  const probabilities = (out) => Array.from(out.digit_logits.data).map((x) => 1 / (1 + Math.exp(-x)));
   // Clean-sample tubelets (N·P, token order t,h,w; values t,y,x) -> 8-bit frames, as our sampler does.
   const toPixels = (tokens, m) => {
     const [tt, th, gh] = [m.tubelet_t, m.tubelet_hw, m.size / m.tubelet_hw];
@@ -126,14 +117,14 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
     try {
       const session = await ort.InferenceSession.create(await graph('classify.onnx'), { executionProviders: [ep] });
       const { ms, out } = await median(() => session.run({ pixels }));
-      rows[name].classify = { ms, probabilities: Array.from(out.digit_logits.data).map((x) => 1 / (1 + Math.exp(-x))) };
+      rows[name].classify = { ms, probabilities: probabilities(out) };
       await session.release();
       if (ep === 'wasm') {
         // ORT's int8 kernels (dynamic quantisation) on the same network: do int8 kernels pay here?
         const int8Session = await ort.InferenceSession.create(await graph('classify-int8.onnx'), { executionProviders: [ep] });
         const q = await median(() => int8Session.run({ pixels }));
         rows[`ONNX Runtime Web, wasm, int8 (dynamic quantisation), ${label}`] = {
-          classify: { ms: q.ms, probabilities: Array.from(q.out.digit_logits.data).map((x) => 1 / (1 + Math.exp(-x))) },
+          classify: { ms: q.ms, probabilities: probabilities(q.out) },
         };
         await int8Session.release();
       }
@@ -155,9 +146,9 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   // Differences from this pass's UniVid f32 row (pixels are compared here: they are large).
   const reference = rows[`UniVid f32, wasm CPU, ${label}`];
   for (const row of Object.values(rows)) {
-    if (row.classify) row.classify.maxAbsDiff = worst(row.classify.probabilities, reference.classify.probabilities);
+    if (row.classify) row.classify.maxAbsDiff = maxAbsDiff(row.classify.probabilities, reference.classify.probabilities);
     if (row.describe) row.describe.sameWords = row.describe.words.join() === reference.describe.words.join();
-    if (row.step) row.step.maxPixelDiff = worst(row.step.pixels, reference.step.pixels);
+    if (row.step) row.step.maxPixelDiff = maxAbsDiff(row.step.pixels, reference.step.pixels);
   }
   for (const row of Object.values(rows)) delete row.step?.pixels;
   return { rows, clip: 'test split, seed 0, clip 0', caption: sample.caption };
@@ -166,7 +157,7 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
 // Each op of the model alone (crate/src/bench/ops.rs) against ORT running a one-op graph of the same
 // op and values (export_onnx.py's ops/): ours in the page for one thread, in a worker for the pool.
 async function measureOps({ onnxDir, opRuns, ORT, threads }) {
-  const { OP_INPUTS, fill, median, timeOurs } = await import('/scripts/peer/ops.js');
+  const { OP_INPUTS, fill, median, maxAbsDiff, timeOurs } = await import('/scripts/peer/ops.js');
   let ours;
   let ourThreads = 1;
   if (threads === 1) {
@@ -194,7 +185,7 @@ async function measureOps({ onnxDir, opRuns, ORT, threads }) {
     const theirs = await median(() => session.run(feeds), opRuns);
     await session.release();
     const [a, b] = [ours[op].out, theirs.out.y.data];
-    rows[op] = { ours_ms: ours[op].ms, ort_ms: theirs.ms, maxAbsDiff: a.reduce((w, v, i) => Math.max(w, Math.abs(v - b[i])), 0) };
+    rows[op] = { ours_ms: ours[op].ms, ort_ms: theirs.ms, maxAbsDiff: maxAbsDiff(a, b) };
   }
   return { threads: ourThreads, ortThreads: ort.env.wasm.numThreads, rows };
 }

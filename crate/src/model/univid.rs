@@ -142,12 +142,12 @@ impl UniVid {
         (self.norm.forward(x), cache)
     }
 
-    /// `[B, L, D]` → word logits `[B, L, vocab]`.
     /// The word embedding table (also the tied LM head): `[vocab, D]`.
     pub fn token_table(&self) -> &Tensor<2> {
         &self.tok_emb
     }
 
+    /// `[B, L, D]` → word logits `[B, L, vocab]`.
     pub fn lm_logits(&self, h: Tensor<3>) -> Tensor<3> {
         project(h, self.lm_head.clone(), None)
     }
