@@ -34,6 +34,10 @@ class ModelConfig:
     text_len: int = 32
     time_dim: int = 64  # sinusoidal features of the flow time t
     stem_channels: int = 32  # conv stem width (0 = tubelets embedded by one linear layer only)
+    # Residual 3x3 convs at 1/8 resolution after the stem's three strided ones. Those see 15 px, the
+    # tubelet projection 23 px: less than a 28 px digit. Two more see 55 px, a whole digit
+    # (0 = checkpoints written before they existed).
+    stem_context: int = 0
     embed_dim: int = 128  # retrieval space shared by clips and texts
     # What the video head predicts: "velocity" (eps - x0) or "sample" (x0, turned into a velocity
     # by the sampler). A 2x16x16 tubelet has 512 values but the trunk only 256 widths: the head
@@ -61,9 +65,10 @@ class ModelConfig:
     @staticmethod
     def preset(name):
         presets = {
-            "tiny": ModelConfig(d_model=32, layers=2, heads=2, experts=3, expert_hidden=64, stem_channels=8),
-            "small": ModelConfig(),
-            "large": ModelConfig(d_model=1024, layers=24, heads=16, experts=3, expert_hidden=2048),
+            "tiny": ModelConfig(d_model=32, layers=2, heads=2, experts=3, expert_hidden=64, stem_channels=8,
+                                stem_context=1),
+            "small": ModelConfig(stem_context=2),
+            "large": ModelConfig(d_model=1024, layers=24, heads=16, experts=3, expert_hidden=2048, stem_context=2),
         }
         return presets[name]
 
@@ -111,6 +116,11 @@ class VideoStem(nn.Module):
         self.conv1 = nn.Conv2d(cfg.channels, c // 2, 3, stride=2, padding=1)
         self.conv2 = nn.Conv2d(c // 2, c, 3, stride=2, padding=1)
         self.conv3 = nn.Conv2d(c, c, 3, stride=2, padding=1)
+        # Zero-initialised residual branches: a warm start from a stem without them keeps its function.
+        self.context = nn.ModuleList(nn.Conv2d(c, c, 3, padding=1) for _ in range(cfg.stem_context))
+        for conv in self.context:
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
         self.proj = nn.Conv2d(cfg.tubelet_t * c, cfg.d_model, k, stride=k)
 
     def forward(self, video, cfg):
@@ -120,6 +130,8 @@ class VideoStem(nn.Module):
         b, t, h, w, c = video.shape
         x = video.permute(0, 1, 4, 2, 3).reshape(b * t, c, h, w)
         x = F.gelu(self.conv3(F.gelu(self.conv2(F.gelu(self.conv1(x))))))  # (B*T, C, H/8, W/8)
+        for conv in self.context:
+            x = x + F.gelu(conv(x))
         gt = t // cfg.tubelet_t
         x = x.reshape(b * gt, cfg.tubelet_t * cfg.stem_channels, h // 8, w // 8)  # channel = dt*C + c
         x = self.proj(x)  # (B*gt, D, gh, gw)

@@ -36,6 +36,7 @@ def parse_args():
     p.add_argument("--understand-batch", type=int, default=0, help="clips for the understanding family (0 = --batch)")
     p.add_argument("--families", default=",".join(TASK_FAMILIES), help="task families trained (for ablations)")
     p.add_argument("--stem-channels", type=int, default=-1, help="override the preset's conv stem width (ablations)")
+    p.add_argument("--stem-context", type=int, default=-1, help="override the preset's residual context convs in the stem")
     p.add_argument("--prediction", default="sample", choices=["velocity", "sample"],
                    help="what the video head predicts (see ModelConfig.prediction)")
     p.add_argument("--flow-time-shift", type=float, default=0.0,
@@ -93,11 +94,15 @@ def main():
     cfg = ModelConfig.preset(args.config)
     if args.stem_channels >= 0:
         cfg.stem_channels = args.stem_channels
+    if args.stem_context >= 0:
+        cfg.stem_context = args.stem_context
     cfg.prediction = args.prediction
     saved_config = os.path.join(args.models, args.name, "config.json")
-    if args.resume and os.path.exists(saved_config):  # a run keeps its head's meaning
+    if args.resume and os.path.exists(saved_config):  # a run keeps its architecture and head's meaning
         with open(saved_config) as f:
-            cfg.prediction = json.load(f)["model"].get("prediction", "velocity")
+            saved = json.load(f)["model"]
+        cfg.prediction = saved.get("prediction", "velocity")
+        cfg.stem_context = saved.get("stem_context", 0)
     tasks.FLOW_TIME_SHIFT = args.flow_time_shift
     families = args.families.split(",")
     understand_batch = args.understand_batch or args.batch

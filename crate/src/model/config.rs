@@ -54,6 +54,11 @@ pub struct ModelConfig {
     /// written before the stem existed load as 0).
     #[serde(default)]
     pub stem_channels: usize,
+    /// Residual 3×3 convs at 1/8 resolution after the stem's strided ones. Those see 15 px and the
+    /// tubelet projection 23 px, less than a 28 px digit; two more see 55 px, a whole digit
+    /// (checkpoints written before they existed load as 0).
+    #[serde(default)]
+    pub stem_context: usize,
     /// Width of the retrieval space clips and texts are embedded into.
     pub embed_dim: usize,
     /// What the video head predicts (checkpoints written before this field predict velocity).
@@ -91,13 +96,14 @@ impl ModelConfig {
             text_len: 32,
             time_dim: 64,
             stem_channels: 32,
+            stem_context: 2,
             embed_dim: 128,
             prediction: Prediction::Sample,
         }
     }
 
     pub fn tiny() -> Self {
-        Self { d_model: 32, layers: 2, heads: 2, expert_hidden: 64, stem_channels: 8, ..Self::small() }
+        Self { d_model: 32, layers: 2, heads: 2, expert_hidden: 64, stem_channels: 8, stem_context: 1, ..Self::small() }
     }
 
     pub fn large() -> Self {
@@ -173,6 +179,14 @@ impl ModelConfig {
                 ("stem.conv2.bias".into(), vec![c]),
                 ("stem.conv3.weight".into(), vec![c, c, 3, 3]),
                 ("stem.conv3.bias".into(), vec![c]),
+            ]);
+            for i in 0..self.stem_context {
+                shapes.extend([
+                    (format!("stem.context.{i}.weight"), vec![c, c, 3, 3]),
+                    (format!("stem.context.{i}.bias"), vec![c]),
+                ]);
+            }
+            shapes.extend([
                 ("stem.proj.weight".into(), vec![d, self.tubelet_t * c, k, k]),
                 ("stem.proj.bias".into(), vec![d]),
             ]);
@@ -245,5 +259,15 @@ mod tests {
         json.as_object_mut().unwrap().remove("prediction");
         let old: ModelConfig = serde_json::from_value(json).unwrap();
         assert_eq!(old.prediction, Prediction::Velocity);
+    }
+
+    #[test]
+    fn a_config_written_before_the_context_convs_has_none() {
+        let mut json = serde_json::to_value(ModelConfig::small()).unwrap();
+        json.as_object_mut().unwrap().remove("stem_context");
+        let old: ModelConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.stem_context, 0);
+        assert!(!old.tensor_shapes().iter().any(|(name, _)| name.starts_with("stem.context")));
+        assert_eq!(ModelConfig::small().parameter_count() - old.parameter_count(), 2 * (32 * 32 * 9 + 32));
     }
 }

@@ -4,8 +4,9 @@
 //! - **Clip → tokens.** A 20×64×64 clip is cut into 2×16×16 tubelets (160 tokens of 512 values,
 //!   scaled to [-1, 1]): 160 tokens keep attention affordable on a 2-core CPU and in a browser.
 //!   Each token is a linear embedding of its tubelet, plus a conv stem's features (three stride-2
-//!   convolutions per frame, then one projection per tubelet: digits straddle tubelet borders and
-//!   a linear embedding alone did not learn their shapes), plus factorised learned positions
+//!   convolutions per frame, residual 3×3 context convolutions that widen each cell's view to a
+//!   whole 28 px digit, then one projection per tubelet: digits straddle tubelet borders and a
+//!   linear embedding alone did not learn their shapes), plus factorised learned positions
 //!   (time + row + column) and an embedding of the token's flow time t (0 for clean video).
 //!   Colour is a config choice (`channels: 3`): a tubelet's values run (t, y, x, channel), so an
 //!   RGB token is three times as wide and nothing else changes; pipelines convert any clip to the
