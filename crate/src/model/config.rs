@@ -31,7 +31,10 @@ pub fn gate_row(task: Task, modality: Modality) -> usize {
     task as usize * 2 + modality as usize
 }
 
+/// Unknown fields are an error: a runtime older than a checkpoint must refuse it, not silently
+/// drop the parts it does not know (e.g. `stem_context`) and compute something else.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub frames: usize,
     pub size: usize,
@@ -269,5 +272,13 @@ mod tests {
         assert_eq!(old.stem_context, 0);
         assert!(!old.tensor_shapes().iter().any(|(name, _)| name.starts_with("stem.context")));
         assert_eq!(ModelConfig::small().parameter_count() - old.parameter_count(), 2 * (32 * 32 * 9 + 32));
+    }
+
+    #[test]
+    fn a_config_from_a_newer_model_is_refused_not_half_read() {
+        let mut json = serde_json::to_value(ModelConfig::small()).unwrap();
+        json["stem_dilation"] = 2.into();
+        let error = serde_json::from_value::<ModelConfig>(json).unwrap_err().to_string();
+        assert!(error.contains("unknown field `stem_dilation`"), "{error}");
     }
 }
