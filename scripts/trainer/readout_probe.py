@@ -1,0 +1,53 @@
+"""Digit-set accuracy of the classify head under two decision rules, on test clips.
+
+  python3 scripts/trainer/readout_probe.py models/univid-small [N]
+
+Clips: the test split of the `standard` world (two digits), the world `univid eval` reports on.
+
+`threshold`: every digit whose presence probability is above 0.5 (what `UniVid::classify` does);
+`top-k`: the k most probable digits, k = the rounded sum of the presence probabilities (the head's
+own count). Measures whether the head's ranking knows more than its threshold shows.
+"""
+import json
+import sys
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from data import RecordStream, default_binary
+from model import ModelConfig, UniVid, patchify, segment_mask, UNDERSTAND, CLASSIFY, TEXT, VIDEO
+from tasks import to_video, gate_ids
+
+
+def presence_probabilities(model, rec):
+    cfg = model.cfg
+    patches = patchify(to_video(rec["pixels"]), cfg)
+    b, n = patches.shape[:2]
+    video = model.embed_video(patches, torch.zeros(b, n))
+    cls = model.embed_text(torch.full((b,), CLASSIFY), torch.zeros(b, 0, dtype=torch.long))
+    mask = segment_mask([(n, VIDEO, [0]), (1, TEXT, [0, 1])])
+    h = model.trunk(torch.cat([video, cls], 1), mask, gate_ids([(n, UNDERSTAND, VIDEO), (1, CLASSIFY, TEXT)]))
+    return torch.sigmoid(model.digit_head(h[:, n])).numpy()
+
+
+def main(model_dir, n=1024):
+    meta = json.load(open(f"{model_dir}/config.json"))
+    model = UniVid(ModelConfig(**meta["model"]))
+    model.load_state_dict({k: v.float() for k, v in load_file(f"{model_dir}/model.safetensors").items()}, strict=False)
+    model.eval()
+    stream = RecordStream(default_binary(), "test", "standard", seed=0)
+    right = {"threshold": 0, "top-k": 0}
+    with torch.no_grad():
+        for _ in range(n // 64):
+            rec = stream.batch(64)
+            p = presence_probabilities(model, rec)
+            for i in range(len(rec)):
+                truth = set(rec["digits"][i, : rec["count"][i]].tolist())
+                k = max(1, int(round(p[i].sum())))
+                right["threshold"] += set(np.flatnonzero(p[i] > 0.5).tolist()) == truth
+                right["top-k"] += set(np.argsort(-p[i])[:k].tolist()) == truth
+    stream.close()
+    print(json.dumps({rule: hits / n for rule, hits in right.items()} | {"clips": n, "split": "test"}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], *map(int, sys.argv[2:]))
