@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 from data import RecordStream, default_binary
-from model import ModelConfig, UniVid, patchify, segment_mask, UNDERSTAND, CLASSIFY, TEXT, VIDEO
+from model import ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, TEXT, VIDEO
 from tasks import to_video, gate_ids
 
 
@@ -32,13 +32,15 @@ def presence_probabilities(model, rec):
 def main(model_dir, n=1024):
     meta = json.load(open(f"{model_dir}/config.json"))
     model = UniVid(ModelConfig(**meta["model"]))
-    model.load_state_dict({k: v.float() for k, v in load_file(f"{model_dir}/model.safetensors").items()}, strict=False)
+    weights = {k: v.float() for k, v in load_file(f"{model_dir}/model.safetensors").items()}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
     model.eval()
     stream = RecordStream(default_binary(), "test", "standard", seed=0)
     right = {"threshold": 0, "top-k": 0}
     with torch.no_grad():
-        for _ in range(n // 64):
-            rec = stream.batch(64)
+        for start in range(0, n, 64):
+            rec = stream.batch(min(64, n - start))
             p = presence_probabilities(model, rec)
             for i in range(len(rec)):
                 truth = set(rec["digits"][i, : rec["count"][i]].tolist())

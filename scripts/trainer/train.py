@@ -98,11 +98,13 @@ def main():
         cfg.stem_context = args.stem_context
     cfg.prediction = args.prediction
     saved_config = os.path.join(args.models, args.name, "config.json")
-    if args.resume and os.path.exists(saved_config):  # a run keeps its architecture and head's meaning
+    if args.resume and os.path.exists(saved_config):  # a run keeps its whole architecture
         with open(saved_config) as f:
             saved = json.load(f)["model"]
-        cfg.prediction = saved.get("prediction", "velocity")
-        cfg.stem_context = saved.get("stem_context", 0)
+        # Fields a config predates keep their old meaning (as in the Rust loader): no stem, no
+        # context convs, a velocity head.
+        defaults = {"stem_channels": 0, "stem_context": 0, "prediction": "velocity"}
+        cfg = ModelConfig(**{**defaults, **saved})
     tasks.FLOW_TIME_SHIFT = args.flow_time_shift
     families = args.families.split(",")
     understand_batch = args.understand_batch or args.batch
