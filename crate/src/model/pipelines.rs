@@ -41,7 +41,8 @@ pub struct DigitGuess {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Classification {
-    /// Digits judged present (probability > 0.5, or the single most likely one), ascending.
+    /// Digits judged present, ascending: the `k` most likely, `k` = the expected number of digits
+    /// (sum of the presence probabilities) rounded, at least 1 (see `present_digits`).
     pub digits: Vec<DigitGuess>,
     /// Presence probability of each digit 0–9.
     pub digit_probabilities: Vec<f32>,
@@ -362,9 +363,8 @@ fn pick(logits: &[f32], temperature: f32, rng: &mut impl Rng) -> u16 {
 }
 
 fn classification(presence: Vec<f32>, motion: &[f32]) -> Classification {
-    let best = (0..10).max_by(|&a, &b| presence[a].total_cmp(&presence[b])).unwrap_or(0);
-    let digits = (0..10)
-        .filter(|&d| presence[d] > 0.5 || d == best)
+    let digits = present_digits(&presence)
+        .into_iter()
         .map(|d| {
             let row = &motion[d * 8..(d + 1) * 8];
             let m = (0..8).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
@@ -377,6 +377,20 @@ fn classification(presence: Vec<f32>, motion: &[f32]) -> Classification {
         })
         .collect();
     Classification { digits, digit_probabilities: presence }
+}
+
+/// The digit set read from ten independent presence probabilities: the `k` most likely digits,
+/// `k` = their sum rounded (at least 1), ascending. Why not a 0.5 threshold: the probabilities also
+/// say how many digits there are, and the count they imply is more often right than each
+/// threshold decision (89.9 vs 87.7 % exact sets on 1 024 test clips, `readout_probe.py`).
+pub fn present_digits(presence: &[f32]) -> Vec<usize> {
+    let expected: f32 = presence.iter().sum();
+    let k = (expected.round() as usize).clamp(1, presence.len().max(1));
+    let mut ranked: Vec<usize> = (0..presence.len()).collect();
+    ranked.sort_by(|&a, &b| presence[b].total_cmp(&presence[a]).then(a.cmp(&b)));
+    ranked.truncate(k);
+    ranked.sort_unstable();
+    ranked
 }
 
 /// Candidates (unit embeddings) ranked by dot product with `query` (a unit embedding): `(index,
@@ -411,5 +425,19 @@ mod tests {
         let v = head_to_velocity(Prediction::Sample, head, &[0.3, 5.0], |_| 0.0, 1);
         assert!(v.iter().all(|v| v.is_finite()));
         assert_eq!(v[1], (5.0 + 0.7) / MIN_FLOW_TIME);
+    }
+
+    #[test]
+    fn the_digit_set_takes_as_many_digits_as_the_probabilities_add_up_to() {
+        // Two digits expected (sum 1.96): the second is kept though it is below 0.5.
+        let mut p = vec![0.07; 10];
+        (p[3], p[7]) = (0.95, 0.45);
+        assert_eq!(present_digits(&p), vec![3, 7]);
+        // Three expected (sum 3.04).
+        (p[1], p[7]) = (0.7, 0.9);
+        assert_eq!(present_digits(&p), vec![1, 3, 7]);
+        // Nothing confident still names the single most likely digit; ties go to the smaller digit.
+        assert_eq!(present_digits(&[0.1; 10]), vec![0]);
+        assert_eq!(present_digits(&[1.0; 10]), (0..10).collect::<Vec<_>>());
     }
 }
