@@ -8,7 +8,7 @@ import struct
 import subprocess
 import numpy as np
 
-MAGIC = b"UVREC002"
+MAGIC = b"UVREC003"
 
 
 class RecordStream:
@@ -43,6 +43,7 @@ def read_header(f):
 
 def parse_records(raw, layout):
     frames, size, text_len, slots = layout["frames"], layout["size"], layout["text_len"], layout["slots"]
+    questions = layout["questions"]
     pixel_bytes = frames * size * size
     dtype = np.dtype([
         ("pixels", np.uint8, (frames, size, size)),
@@ -51,14 +52,14 @@ def parse_records(raw, layout):
         ("motions", np.uint8, (slots,)),
         ("starts", np.uint8, (slots,)),
         ("ends", np.uint8, (slots,)),
-        ("qa_kind", np.uint8),
-        ("answer_at", np.uint8),
+        ("qa_kind", np.uint8, (questions,)),  # one question of each kind, in a random order
+        ("answer_at", np.uint8, (questions,)),
         ("caption", "<u2", (text_len,)),
-        ("qa", "<u2", (text_len,)),
+        ("qa", "<u2", (questions, text_len)),
         ("corners", np.uint8, (frames, slots, 2)),  # top-left (x, y) per frame and slot
     ])
     assert dtype.itemsize == layout["record_bytes"], "record layout changed: update data.py"
-    assert pixel_bytes + 1 + 4 * slots + 2 + 4 * text_len + frames * slots * 2 == dtype.itemsize
+    assert pixel_bytes + 1 + 4 * slots + 2 * questions + 2 * (1 + questions) * text_len + frames * slots * 2 == dtype.itemsize
     return np.frombuffer(raw, dtype=dtype)
 
 

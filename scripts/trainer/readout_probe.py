@@ -18,6 +18,16 @@ from model import ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDER
 from tasks import to_video, gate_ids
 
 
+def load_model(model_dir):
+    """The exported model (its training-only heads absent) in eval mode, weights in f32."""
+    meta = json.load(open(f"{model_dir}/config.json"))
+    model = UniVid(ModelConfig(**meta["model"]))
+    weights = {k: v.float() for k, v in load_file(f"{model_dir}/model.safetensors").items()}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
+    return model.eval()
+
+
 def presence_probabilities(model, rec):
     cfg = model.cfg
     patches = patchify(to_video(rec["pixels"]), cfg)
@@ -30,12 +40,7 @@ def presence_probabilities(model, rec):
 
 
 def main(model_dir, n=1024):
-    meta = json.load(open(f"{model_dir}/config.json"))
-    model = UniVid(ModelConfig(**meta["model"]))
-    weights = {k: v.float() for k, v in load_file(f"{model_dir}/model.safetensors").items()}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
-    model.eval()
+    model = load_model(model_dir)
     stream = RecordStream(default_binary(), "test", "standard", seed=0)
     right = {"threshold": 0, "top-k": 0}
     with torch.no_grad():

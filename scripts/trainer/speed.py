@@ -24,7 +24,7 @@ def fake(n):
     rec["caption"] = 0
     rec["caption"][:, :len(caption)] = caption
     rec["motions"] = [2, 4, 255]
-    rec["qa"] = np.random.randint(3, 40, size=rec["qa"].shape)
+    rec["qa"] = np.random.randint(3, 40, size=rec["qa"].shape)  # every question slot
     rec["answer_at"] = 8
     return rec
 

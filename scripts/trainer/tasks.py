@@ -1,9 +1,10 @@
 """Turns record batches into the model's packed sequences and losses, one function per task.
 
 Sequence layouts (the Rust pipelines build the same ones, unpadded):
-  understand: [video | classify | describe + caption | ask + question answer | retrieve + query]
+  understand: [video | classify | describe + caption | ask + Q1 A1 | … | ask + Qq Aq | retrieve + query]
               video sees only video (it is encoded once for all the text segments);
-              classify/describe/ask see the video and themselves, causally; the retrieve segment
+              classify/describe/each ask see the video and themselves, causally (an ask segment
+              never sees another question or its answer); the retrieve segment
               sees only itself (a text embedding must not depend on any clip).
   generate:   [generate + prompt | noisy video]  video sees prompt and video.
   continue:   [continue | video: first 10 frames clean (t=0), the rest noisy at t].
@@ -40,30 +41,42 @@ def gate_ids(parts):
     return torch.cat([torch.full((n,), task * 2 + modality, dtype=torch.long) for n, task, modality in parts])[None]
 
 
-def understand_loss(model, rec):
+def question_inputs(rec, q):
+    """Inputs and targets of the record's q-th question; only the answer is learned, the
+    positions before it are the question."""
+    qa_in, qa_target = text_inputs(rec["qa"][:, q])
+    answer_at = torch.from_numpy(rec["answer_at"][:, q].astype(np.int64)) - 1
+    qa_target[torch.arange(qa_target.shape[1])[None] < answer_at[:, None]] = IGNORE
+    return qa_in, qa_target
+
+
+def understand_loss(model, rec, questions=1):
+    """All understanding losses of one batch; `questions` = ask segments per clip (each record
+    holds one question of each kind in a random order; the first `questions` are asked)."""
     cfg = model.cfg
     b = len(rec)
     patches = patchify(to_video(rec["pixels"]), cfg)
     n = patches.shape[1]
     video, stem = model.embed_video_parts(patches, torch.zeros(b, n))
     cap_in, cap_target = text_inputs(rec["caption"])
-    qa_in, qa_target = text_inputs(rec["qa"])
-    # Only the answer is learned from a Q+A segment; positions before it are the question.
-    answer_at = torch.from_numpy(rec["answer_at"].astype(np.int64)) - 1
-    qa_target[torch.arange(qa_target.shape[1])[None] < answer_at[:, None]] = IGNORE
+    asked = [question_inputs(rec, q) for q in range(questions)]
     query, matches = retrieval_queries(rec, cap_in)
     cls = model.embed_text(torch.full((b,), CLASSIFY), cap_in[:, :0])
     desc = model.embed_text(torch.full((b,), DESCRIBE), cap_in)
-    ask = model.embed_text(torch.full((b,), ASK), qa_in)
+    asks = [model.embed_text(torch.full((b,), ASK), qa_in) for qa_in, _ in asked]
     ret = model.embed_text(torch.full((b,), RETRIEVE), query)
-    x = torch.cat([video, cls, desc, ask, ret], dim=1)
-    lc, ld, la, lr = cls.shape[1], desc.shape[1], ask.shape[1], ret.shape[1]
-    mask = segment_mask([(n, VIDEO, [0]), (lc, TEXT, [0, 1]), (ld, TEXT, [0, 2]), (la, TEXT, [0, 3]), (lr, TEXT, [4])])
-    gates = gate_ids([(n, UNDERSTAND, VIDEO), (lc, CLASSIFY, TEXT), (ld, DESCRIBE, TEXT), (la, ASK, TEXT),
-                      (lr, RETRIEVE, TEXT)])
-    h = model.trunk(x, mask, gates)
+    x = torch.cat([video, cls, desc, *asks, ret], dim=1)
+    lc, ld, la, lr = cls.shape[1], desc.shape[1], asks[0].shape[1], ret.shape[1]
+    segments = [(n, VIDEO, [0]), (lc, TEXT, [0, 1]), (ld, TEXT, [0, 2])]
+    segments += [(la, TEXT, [0, 3 + q]) for q in range(questions)] + [(lr, TEXT, [3 + questions])]
+    gates = gate_ids([(n, UNDERSTAND, VIDEO), (lc, CLASSIFY, TEXT), (ld, DESCRIBE, TEXT)]
+                     + [(la, ASK, TEXT)] * questions + [(lr, RETRIEVE, TEXT)])
+    h = model.trunk(x, segment_mask(segments), gates)
     h_cls = h[:, n]
-    h_desc, h_ask = h[:, n + lc:n + lc + ld], h[:, n + lc + ld:n + lc + ld + la]
+    h_desc = h[:, n + lc:n + lc + ld]
+    ask_at = n + lc + ld
+    h_ask = h[:, ask_at:ask_at + la * questions].reshape(b * questions, la, -1)
+    qa_target = torch.stack([target for _, target in asked], 1).flatten(0, 1)  # (B·q, la) like h_ask
     real = torch.cat([torch.ones(b, 1, dtype=torch.bool), query != PAD], dim=1)
     targets = locate_targets(rec, cfg)  # shared by the locate and stem losses
     return {
@@ -73,7 +86,7 @@ def understand_loss(model, rec):
         "describe": F.cross_entropy(model.lm_logits(h_desc).flatten(0, 1).float(), cap_target.flatten(), ignore_index=IGNORE),
         "ask": F.cross_entropy(model.lm_logits(h_ask).flatten(0, 1).float(), qa_target.flatten(), ignore_index=IGNORE),
         "retrieve": contrastive_loss(model, model.video_embedding(h[:, :n]),
-                                     model.text_embedding(h[:, n + lc + ld + la:], real), matches),
+                                     model.text_embedding(h[:, ask_at + la * questions:], real), matches),
     }
 
 

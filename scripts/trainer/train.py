@@ -34,6 +34,8 @@ def parse_args():
     p.add_argument("--stop-after", type=float, default=0, help="stop after this many minutes (0 = run the schedule)")
     p.add_argument("--batch", type=int, default=8, help="clips per task family per step")
     p.add_argument("--understand-batch", type=int, default=0, help="clips for the understanding family (0 = --batch)")
+    p.add_argument("--questions", type=int, default=1, choices=range(1, 8),
+                   help="questions asked per understanding clip, each of a different kind")
     p.add_argument("--families", default=",".join(TASK_FAMILIES), help="task families trained (for ablations)")
     p.add_argument("--stem-channels", type=int, default=-1, help="override the preset's conv stem width (ablations)")
     p.add_argument("--stem-context", type=int, default=-1, help="override the preset's residual context convs in the stem")
@@ -162,7 +164,7 @@ def main():
         with autocast:
             losses = {}
             if "understand" in families:
-                losses.update(understand_loss(model, captioned.batch(understand_batch)))
+                losses.update(understand_loss(model, captioned.batch(understand_batch), args.questions))
             if "generate" in families:
                 losses.update(generate_loss(model, captioned.batch(args.batch)))
             if "continue" in families:
