@@ -48,7 +48,12 @@ export interface Cue { start: number; end: number; text: string }
 /** WebVTT text of cues (seconds). */
 export function toVtt(cues: Cue[]): string;
 
-export interface Classification { digits: DigitGuess[]; digit_probabilities: number[] }
+export interface Classification {
+  /** The digits present, ascending: the k most likely, k = the sum of `digit_probabilities` rounded (at least 1). */
+  digits: DigitGuess[];
+  /** Presence probability of each digit 0–9 (independent; their sum is the expected count). */
+  digit_probabilities: number[];
+}
 
 export interface GenerateOptions {
   /** Clip length: the model's `frames` (the only length it makes; anything else is BAD_INPUT). */
