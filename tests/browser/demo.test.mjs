@@ -61,7 +61,11 @@ async function clickThrough(backend, slowness) {
   await wait(() => !['—', '…'].includes(document.querySelector('#caption').textContent), 120_000);
   const caption = await page.textContent('#caption');
   const truth = await page.textContent('#truth');
-  console.log(`truth:   ${truth}\nmodel:   ${caption}\nclasses: ${await page.textContent('#classes')}`);
+  // Classification follows the caption: wait for it rather than reading the placeholder.
+  await wait(() => document.querySelector('#classes').textContent !== '—', 120_000);
+  const classes = await page.textContent('#classes');
+  console.log(`truth:   ${truth}\nmodel:   ${caption}\nclasses: ${classes}`);
+  assert.match(classes, /^\d \(\d+ %\) [a-z-]+ \(\d+ %\)/, 'the classification panel shows digits, motions and probabilities');
   assert.ok(truth.startsWith('digit '), 'the sample clip comes with its ground-truth caption');
   for (const word of caption.split(' ').filter(Boolean)) assert.ok(VOCABULARY.has(word), `"${word}" is not a model word`);
   const named = [...digitsIn(caption)].filter((d) => digitsIn(truth).has(d));
