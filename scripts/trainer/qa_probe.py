@@ -13,10 +13,10 @@ import json
 import sys
 import numpy as np
 import torch
-from readout_probe import load_model
+from readout_probe import load_model, text_segment_states
 from data import RecordStream, default_binary
-from model import patchify, segment_mask, UNDERSTAND, ASK, TEXT, VIDEO
-from tasks import to_video, gate_ids, question_inputs, IGNORE
+from model import ASK
+from tasks import question_inputs, IGNORE
 
 KINDS = ["which-digits", "how-many", "which-way", "which-digit-moves", "where-end", "where-start", "is-there"]
 
@@ -24,16 +24,9 @@ KINDS = ["which-digits", "how-many", "which-way", "which-digit-moves", "where-en
 def answer_predictions(model, rec, q):
     """(B, 31) argmax next tokens after question `q` and (B, 31) targets with everything but the
     answer ignored."""
-    cfg = model.cfg
-    patches = patchify(to_video(rec["pixels"]), cfg)
-    b, n = patches.shape[:2]
-    video = model.embed_video(patches, torch.zeros(b, n))
     qa_in, qa_target = question_inputs(rec, q)
-    ask = model.embed_text(torch.full((b,), ASK), qa_in)
-    la = ask.shape[1]
-    mask = segment_mask([(n, VIDEO, [0]), (la, TEXT, [0, 1])])
-    h = model.trunk(torch.cat([video, ask], 1), mask, gate_ids([(n, UNDERSTAND, VIDEO), (la, ASK, TEXT)]))
-    return model.lm_logits(h[:, n:]).argmax(-1).numpy(), qa_target.numpy()
+    h = text_segment_states(model, rec, ASK, qa_in)
+    return model.lm_logits(h).argmax(-1).numpy(), qa_target.numpy()
 
 
 def main(model_dir, n=1024):

@@ -28,15 +28,22 @@ def load_model(model_dir):
     return model.eval()
 
 
-def presence_probabilities(model, rec):
-    cfg = model.cfg
-    patches = patchify(to_video(rec["pixels"]), cfg)
+def text_segment_states(model, rec, task, text):
+    """Final states (B, 1 + L, D) of one text segment `[task, text…]` that sees the clip's video and
+    itself, causally: the layout every understanding pipeline of one segment uses."""
+    patches = patchify(to_video(rec["pixels"]), model.cfg)
     b, n = patches.shape[:2]
     video = model.embed_video(patches, torch.zeros(b, n))
-    cls = model.embed_text(torch.full((b,), CLASSIFY), torch.zeros(b, 0, dtype=torch.long))
-    mask = segment_mask([(n, VIDEO, [0]), (1, TEXT, [0, 1])])
-    h = model.trunk(torch.cat([video, cls], 1), mask, gate_ids([(n, UNDERSTAND, VIDEO), (1, CLASSIFY, TEXT)]))
-    return torch.sigmoid(model.digit_head(h[:, n])).numpy()
+    segment = model.embed_text(torch.full((b,), task), text)
+    length = segment.shape[1]
+    mask = segment_mask([(n, VIDEO, [0]), (length, TEXT, [0, 1])])
+    h = model.trunk(torch.cat([video, segment], 1), mask, gate_ids([(n, UNDERSTAND, VIDEO), (length, task, TEXT)]))
+    return h[:, n:]
+
+
+def presence_probabilities(model, rec):
+    no_words = torch.zeros(len(rec), 0, dtype=torch.long)
+    return torch.sigmoid(model.digit_head(text_segment_states(model, rec, CLASSIFY, no_words)[:, 0])).numpy()
 
 
 def main(model_dir, n=1024):
