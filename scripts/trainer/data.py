@@ -31,6 +31,7 @@ class RecordStream:
     def close(self):
         self.proc.kill()
         self.proc.wait()
+        self.proc.stdout.close()
 
 
 def read_header(f):

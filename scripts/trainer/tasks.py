@@ -1,6 +1,7 @@
 """Turns record batches into the model's packed sequences and losses, one function per task.
 
-Sequence layouts (the Rust pipelines build the same ones, unpadded):
+Sequence layouts (the Rust pipelines build the same ones, unpadded; here each text segment is as
+long as the longest of its batch, and real tokens never see the padding after it):
   understand: [video | classify | describe + caption | ask + Q1 A1 | … | ask + Qq Aq | retrieve + query]
               video sees only video (it is encoded once for all the text segments);
               classify/describe/each ask see the video and themselves, causally (an ask segment
@@ -36,6 +37,18 @@ def text_inputs(tokens):
     return text[:, :-1], targets
 
 
+def text_width(*inputs):
+    """Columns the longest text among `inputs` (each (B, n), padded with PAD at the end) needs."""
+    return max(int((x != PAD).sum(1).max()) for x in inputs)
+
+
+def trim_text(inputs, targets, width):
+    """Drops padding columns: inputs (B, n) -> (B, width), their targets (B, n + 1) -> (B, width + 1).
+    Exact wherever real tokens cannot see padding (causal text, or key-padded prompts), and the
+    sequence becomes what the Rust pipelines build, which is unpadded."""
+    return inputs[:, :width], targets[:, :width + 1]
+
+
 def gate_ids(parts):
     """[(length, task, modality)] -> (1, L) gate rows."""
     return torch.cat([torch.full((n,), task * 2 + modality, dtype=torch.long) for n, task, modality in parts])[None]
@@ -59,8 +72,12 @@ def understand_loss(model, rec, questions=1):
     n = patches.shape[1]
     video, stem = model.embed_video_parts(patches, torch.zeros(b, n))
     cap_in, cap_target = text_inputs(rec["caption"])
-    asked = [question_inputs(rec, q) for q in range(questions)]
     query, matches = retrieval_queries(rec, cap_in)
+    query = query[:, :text_width(query)]
+    cap_in, cap_target = trim_text(cap_in, cap_target, text_width(cap_in))
+    asked = [question_inputs(rec, q) for q in range(questions)]
+    width = text_width(*(qa_in for qa_in, _ in asked))  # one width for all asks: h_ask is (B·q, la)
+    asked = [trim_text(qa_in, qa_target, width) for qa_in, qa_target in asked]
     cls = model.embed_text(torch.full((b,), CLASSIFY), cap_in[:, :0])
     desc = model.embed_text(torch.full((b,), DESCRIBE), cap_in)
     asks = [model.embed_text(torch.full((b,), ASK), qa_in) for qa_in, _ in asked]
@@ -238,6 +255,7 @@ def generate_loss(model, rec, drop_prob=0.1):
     words[words == 2] = PAD  # the prompt is the caption without <eos>
     drop = torch.rand(b) < drop_prob  # classifier-free guidance: sometimes no prompt at all
     words[drop] = PAD
+    words = words[:, :text_width(words)]
     predicted = predicted_velocity(model, generate_head(model, words, xt, t).float(), xt, t)
     return {"generate": F.mse_loss(predicted, velocity)}
 
