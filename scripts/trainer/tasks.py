@@ -217,13 +217,20 @@ def classify_loss(model, h_cls, rec):
 
 
 FLOW_TIME_SHIFT = 0.0  # mean of the logit-normal flow times; > 0 trains more at high noise
+PURE_NOISE_FRACTION = 0.0  # share of clips trained at exactly t = 1, where every sampler starts
 
 
 def sample_t(shape, generator=None):
     """Logit-normal flow times (SD3): most training where the velocity is hardest to guess.
     Shifting the mean towards noise (JiT uses 0.8 in this convention) weights the steps where the
-    layout and the prompt matter, which a sample-predicting v-loss (~1/t^2) otherwise under-weights."""
-    return torch.sigmoid(torch.randn(shape, generator=generator) + FLOW_TIME_SHIFT)
+    layout and the prompt matter, which a sample-predicting v-loss (~1/t^2) otherwise under-weights.
+    A logit-normal almost never draws t = 1 itself, yet the sampler's first step is there: at t = 1 a
+    sample prediction must be the mean of all videos the prompt (or the context frames) allows, so
+    `PURE_NOISE_FRACTION` of the clips train exactly that."""
+    t = torch.sigmoid(torch.randn(shape, generator=generator) + FLOW_TIME_SHIFT)
+    if PURE_NOISE_FRACTION > 0:
+        t[torch.rand(shape, generator=generator) < PURE_NOISE_FRACTION] = 1.0
+    return t
 
 
 def noised(x0, t):

@@ -56,5 +56,18 @@ class TrimmedPadding(unittest.TestCase):
         self.assert_same_losses(tasks.generate_loss)
 
 
+class FlowTimes(unittest.TestCase):
+    def tearDown(self):
+        tasks.PURE_NOISE_FRACTION = 0.0
+
+    def test_pure_noise_fraction_of_clips_start_where_the_sampler_starts(self):
+        generator = torch.Generator().manual_seed(0)
+        self.assertEqual(int((tasks.sample_t((10000,), generator) == 1.0).sum()), 0)
+        tasks.PURE_NOISE_FRACTION = 0.25
+        t = tasks.sample_t((10000,), generator)
+        self.assertAlmostEqual(float((t == 1.0).float().mean()), 0.25, delta=0.02)
+        self.assertTrue(bool(((t > 0) & (t <= 1)).all()))
+
+
 if __name__ == "__main__":
     unittest.main()

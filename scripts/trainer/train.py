@@ -43,6 +43,8 @@ def parse_args():
                    help="what the video head predicts (see ModelConfig.prediction)")
     p.add_argument("--flow-time-shift", type=float, default=0.0,
                    help="mean of the logit-normal flow times (> 0: more training at high noise)")
+    p.add_argument("--pure-noise", type=float, default=0.0,
+                   help="share of generated and continued clips trained at t = 1, the sampler's first step")
     p.add_argument("--reinit", default="", help="comma-separated tensor prefixes a warm start keeps freshly initialised")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=300)
@@ -108,6 +110,7 @@ def main():
         defaults = {"stem_channels": 0, "stem_context": 0, "prediction": "velocity"}
         cfg = ModelConfig(**{**defaults, **saved})
     tasks.FLOW_TIME_SHIFT = args.flow_time_shift
+    tasks.PURE_NOISE_FRACTION = args.pure_noise
     families = args.families.split(",")
     understand_batch = args.understand_batch or args.batch
     model = UniVid(cfg).to(args.device)
