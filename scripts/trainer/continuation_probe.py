@@ -5,8 +5,9 @@
 Clips: the test split of the `standard` world, frames 1–10 clean, 11–20 noised to flow time t (one
 noise draw, seed 0). For each t: MSE and MAE per future frame (OpenSTL units: pixels in [0, 1],
 summed over a frame) of the head's one-shot guess x̂₀ against the true frames, beside the all-black
-baseline. At t = 1 — the sampler's first step — the guess sees no future pixels at all, so it
-measures what the model has learnt about motion; below 1 it is part denoising.
+baseline, and the mean pixel of guess and truth (in [0, 1]). At t = 1 — the sampler's first step —
+the guess sees no future pixels at all, so it measures what the model has learnt about motion;
+below 1 it is part denoising.
 """
 import json
 import sys
@@ -43,12 +44,14 @@ def main(model_dir, n=256):
     future = torch.arange(x0.shape[1]) // tokens_per_frame_group >= FRAMES_IN // cfg.tubelet_t
     truth = (x0[:, future] + 1) / 2
     per_frame = n * (cfg.frames - FRAMES_IN)
-    report = {"all_black": {"mse": round(float((truth ** 2).sum()) / per_frame, 1)}}
+    report = {"all_black": {"mse": round(float((truth ** 2).sum()) / per_frame, 1)},
+              "mean_pixel": {"truth": round(float(truth.mean()), 3)}}
     with torch.no_grad():
         for t in FLOW_TIMES:
             guess = (guessed_clean_video(model, x0, future, t)[:, future] + 1) / 2
             report[f"t={t}"] = {"mse": round(float(((guess - truth) ** 2).sum()) / per_frame, 1),
                                 "mae": round(float((guess - truth).abs().sum()) / per_frame, 1)}
+            report["mean_pixel"][f"t={t}"] = round(float(guess.mean()), 3)
     print(json.dumps(report | {"clips": n, "split": "test", "frames": f"{FRAMES_IN} -> {cfg.frames - FRAMES_IN}"}))
 
 
