@@ -14,8 +14,8 @@ import sys
 import torch
 from readout_probe import load_model
 from data import RecordStream, default_binary
-from model import patchify, segment_mask, CONTINUE, TEXT, VIDEO
-from tasks import to_video, gate_ids
+from model import patchify
+from tasks import to_video, context_tokens, continue_head
 
 FRAMES_IN = 10
 FLOW_TIMES = (1.0, 0.9, 0.7, 0.5)
@@ -23,15 +23,10 @@ FLOW_TIMES = (1.0, 0.9, 0.7, 0.5)
 
 def guessed_clean_video(model, x0, future, t):
     """The head's x̂₀ (B, N, P) in [-1, 1] when the future tokens sit at flow time t."""
-    b, n = x0.shape[:2]
     torch.manual_seed(0)
-    times = torch.where(future, t, 0.0).expand(b, n)
+    times = torch.where(future, t, 0.0).expand(x0.shape[:2])
     xt = (1 - times[..., None]) * x0 + times[..., None] * torch.randn_like(x0)
-    task = model.embed_text(torch.full((b,), CONTINUE), torch.zeros(b, 0, dtype=torch.long))
-    x = torch.cat([task, model.embed_video(xt, times)], 1)
-    mask = segment_mask([(1, TEXT, [0]), (n, VIDEO, [0, 1])])
-    h = model.trunk(x, mask, gate_ids([(1, CONTINUE, TEXT), (n, CONTINUE, VIDEO)]))
-    return model.video_out(h[:, 1:]).clamp(-1, 1)
+    return continue_head(model, xt, times).clamp(-1, 1)
 
 
 def main(model_dir, n=256):
@@ -40,8 +35,7 @@ def main(model_dir, n=256):
     stream = RecordStream(default_binary(), "test", "standard", seed=0)
     x0 = patchify(to_video(stream.batch(n)["pixels"]), cfg)
     stream.close()
-    tokens_per_frame_group = cfg.grid[1] * cfg.grid[2]
-    future = torch.arange(x0.shape[1]) // tokens_per_frame_group >= FRAMES_IN // cfg.tubelet_t
+    future = ~context_tokens(cfg, FRAMES_IN)
     truth = (x0[:, future] + 1) / 2
     per_frame = n * (cfg.frames - FRAMES_IN)
     report = {"all_black": {"mse": round(float((truth ** 2).sum()) / per_frame, 1)},

@@ -280,20 +280,31 @@ def generate_head(model, words, xt, t):
     return model.video_out(h[:, lp:])
 
 
+def context_tokens(cfg, frames_in):
+    """(N,) True for the video tokens of the first `frames_in` frames, the clean context."""
+    _, gh, gw = cfg.grid
+    return torch.arange(cfg.video_tokens) // (gh * gw) < frames_in // cfg.tubelet_t
+
+
+def continue_head(model, xt, t):
+    """The video head's output (B, N, P) for the sequence [continue | x_t]; flow times t (B, N),
+    0 on the context tokens."""
+    b, n = xt.shape[:2]
+    task = model.embed_text(torch.full((b,), CONTINUE), torch.zeros(b, 0, dtype=torch.long))
+    x = torch.cat([task, model.embed_video(xt, t)], dim=1)
+    mask = segment_mask([(1, TEXT, [0]), (n, VIDEO, [0, 1])])
+    h = model.trunk(x, mask, gate_ids([(1, CONTINUE, TEXT), (n, CONTINUE, VIDEO)]))
+    return model.video_out(h[:, 1:])
+
+
 def continue_loss(model, rec, frames_in=10):
     cfg = model.cfg
     b = len(rec)
     x0 = patchify(to_video(rec["pixels"]), cfg)
     n = x0.shape[1]
-    gt, gh, gw = cfg.grid
-    clean = (torch.arange(n) // (gh * gw)) < frames_in // cfg.tubelet_t  # (N,) context tokens
+    clean = context_tokens(cfg, frames_in)
     t = sample_t((b, 1)).expand(b, n).clone()
     t[:, clean] = 0.0
     xt, velocity = noised(x0, t)
-    task = model.embed_text(torch.full((b,), CONTINUE), torch.zeros(b, 0, dtype=torch.long))
-    x = torch.cat([task, model.embed_video(xt, t)], dim=1)
-    mask = segment_mask([(1, TEXT, [0]), (n, VIDEO, [0, 1])])
-    gates = gate_ids([(1, CONTINUE, TEXT), (n, CONTINUE, VIDEO)])
-    h = model.trunk(x, mask, gates)
-    predicted = predicted_velocity(model, model.video_out(h[:, 1:]).float(), xt, t)
+    predicted = predicted_velocity(model, continue_head(model, xt, t).float(), xt, t)
     return {"continue": F.mse_loss(predicted[:, ~clean], velocity[:, ~clean])}
