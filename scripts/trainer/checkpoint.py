@@ -23,7 +23,7 @@ def save(run_dir, model_dir, model, ema, opt, state, cfg, args):
                os.path.join(run_dir, "checkpoint.pt.tmp"))
     os.replace(os.path.join(run_dir, "checkpoint.pt.tmp"), os.path.join(run_dir, "checkpoint.pt"))
     os.makedirs(os.path.join(model_dir, "resume"), exist_ok=True)
-    export_weights(ema, os.path.join(model_dir, "model.safetensors"))
+    export_weights(ema.state_dict(), os.path.join(model_dir, "model.safetensors"))
     meta = {"model": cfg.to_dict(), "training": {k: v for k, v in vars(args).items() if k != "binary"},
             "step": state["step"], "clips": state["clips"], "seconds": state["seconds"]}
     with open(os.path.join(model_dir, "config.json"), "w") as f:
@@ -45,21 +45,26 @@ def save(run_dir, model_dir, model, ema, opt, state, cfg, args):
         shutil.copyfile(log, os.path.join(model_dir, "log.jsonl"))
 
 
-def export_weights(module, path):
-    tensors = {k: v.detach().half().contiguous() for k, v in module.state_dict().items() if not k.startswith(AUX_PREFIX)}
+def export_weights(weights, path):
+    tensors = {k: v.detach().half().contiguous() for k, v in weights.items() if not k.startswith(AUX_PREFIX)}
     save_file(tensors, path, metadata={"format": "univid-f16"})
 
 
 def load(run_dir, model_dir, model, ema, opt, state):
     full = os.path.join(run_dir, "checkpoint.pt")
-    if os.path.exists(full):
-        ck = torch.load(full, weights_only=False)
+    ck = torch.load(full, weights_only=False) if os.path.exists(full) else None
+    if ck is not None and ck["model"].keys() == model.state_dict().keys() and \
+            [len(g["params"]) for g in ck["opt"]["param_groups"]] == [len(g["params"]) for g in opt.param_groups]:
         model.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
         return ck["state"]
+    # The compact point also resumes a model that gained a training-only head or a parameter group
+    # since it was written (the full checkpoint's optimiser state cannot): a new head starts fresh.
     compact = load_file(os.path.join(model_dir, "resume", "state.safetensors"))
-    model.load_state_dict({k[6:]: v.float() for k, v in compact.items() if k.startswith("model.")})
+    missing, unexpected = model.load_state_dict(
+        {k[6:]: v.float() for k, v in compact.items() if k.startswith("model.")}, strict=False)
+    assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
     # The exported EMA lacks the training-only heads: those restart from the raw weights.
     ema_weights = {k: v.float() for k, v in load_file(os.path.join(model_dir, "model.safetensors")).items()}
     ema_weights.update({k: v.clone() for k, v in model.state_dict().items() if k.startswith(AUX_PREFIX)})
@@ -76,9 +81,22 @@ def load(run_dir, model_dir, model, ema, opt, state):
     return saved
 
 
+def export_raw(full_checkpoint, model_dir, out_dir):
+    """A model folder holding the raw (not EMA) weights of a full checkpoint, for the probes: the
+    EMA lags a change in training by ~1 000 steps."""
+    os.makedirs(out_dir, exist_ok=True)
+    shutil.copyfile(os.path.join(model_dir, "config.json"), os.path.join(out_dir, "config.json"))
+    weights = torch.load(full_checkpoint, weights_only=False)["model"]
+    export_weights(weights, os.path.join(out_dir, "model.safetensors"))
+
+
 if __name__ == "__main__":
     # `python3 checkpoint.py models/<name>`: rewrite a model folder's weights as f16 in place.
+    # `python3 checkpoint.py runs/<name>/checkpoint.pt models/<name> OUT`: export_raw.
     import sys
+    if len(sys.argv) == 4:
+        export_raw(*sys.argv[1:])
+        sys.exit()
     path = os.path.join(sys.argv[1], "model.safetensors")
     tensors = {k: v.half().contiguous() for k, v in load_file(path).items()}
     save_file(tensors, path, metadata={"format": "univid-f16"})

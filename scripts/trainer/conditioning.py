@@ -3,12 +3,13 @@ with each clip's own caption, another clip's caption, and no caption (test split
 
 A model that reads its prompt has a lower error with the true caption, most at high noise where
 the noisy video alone says little. Prints one line per flow time.
-  python3 scripts/trainer/conditioning.py runs/univid-small/checkpoint.pt [--clips 32]
+  python3 scripts/trainer/conditioning.py models/univid-small [--clips 32]
 """
 import argparse
 import torch
 from data import RecordStream, default_binary
-from model import ModelConfig, UniVid, patchify
+from model import patchify
+from readout_probe import load_model
 from tasks import to_video, text_inputs, generate_head, PAD, EOS
 
 
@@ -20,17 +21,12 @@ def predicted_sample(model, words, xt, t):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="a full checkpoint (runs/<name>/checkpoint.pt); its EMA weights are used")
-    p.add_argument("--config", default="small")
-    p.add_argument("--prediction", default="sample", choices=["velocity", "sample"])
+    p.add_argument("model", help="a model folder (models/<name>): its exported EMA weights")
     p.add_argument("--clips", type=int, default=32)
     p.add_argument("--binary", default=default_binary())
     args = p.parse_args()
-    cfg = ModelConfig.preset(args.config)
-    cfg.prediction = args.prediction
-    model = UniVid(cfg)
-    model.load_state_dict(torch.load(args.checkpoint, weights_only=False)["ema"])
-    model.eval()
+    model = load_model(args.model)
+    cfg = model.cfg
     stream = RecordStream(args.binary, "test", "training", 0, 0)
     rec = stream.batch(args.clips)
     stream.close()
@@ -40,7 +36,7 @@ def main():
     words[words == EOS] = PAD
     prompts = {"own caption": words, "another clip's": words.roll(1, dims=0), "none": torch.zeros_like(words)}
     torch.manual_seed(0)
-    for t in (0.3, 0.6, 0.9):
+    for t in (0.3, 0.6, 0.9, 1.0):
         xt = (1 - t) * x0 + t * torch.randn_like(x0)
         with torch.no_grad():
             errors = {k: ((predicted_sample(model, w, xt, t) - x0) ** 2).mean().item() for k, w in prompts.items()}

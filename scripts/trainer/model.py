@@ -226,6 +226,10 @@ class UniVid(nn.Module):
         # here, the stem learns this within ~300 steps on its own while the same signal through
         # the whole trunk had not started after 250; the trunk then builds on recognised digits.
         self.aux_stem = nn.Linear(d, 10)
+        # Each final video token names its own grid cell and time slot. Measured by
+        # position_probe.py: position fades through the trunk (quadrant 90 % -> 64 %) while digit
+        # identity forms late, and "where does digit D start/end" needs both in one token.
+        self.aux_position = nn.Linear(d, gh * gw + gt)
 
     # ---- embeddings -------------------------------------------------------------------------
     def video_pos(self):

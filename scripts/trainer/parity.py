@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from model import (ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, DESCRIBE, GENERATE,
-                   CONTINUE, RETRIEVE, TEXT, VIDEO)
-from tasks import gate_ids
+from model import (ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, DESCRIBE, RETRIEVE,
+                   TEXT, VIDEO)
+from tasks import gate_ids, generate_head, continue_head
 
 
 def main(weights_path, config_json, out_path):
@@ -42,20 +42,12 @@ def main(weights_path, config_json, out_path):
         # generate: velocity at time t from seeded noise
         noise = torch.randn(1, n, cfg.patch_dim, generator=g)
         out["noise"] = noise.reshape(-1)
-        prompt = model.embed_text(torch.tensor([GENERATE]), words)
-        x = torch.cat([prompt, model.embed_video(noise, torch.full((1, n), t))], 1)
-        mask = segment_mask([(prompt.shape[1], TEXT, [0]), (n, VIDEO, [0, 1])])
-        h = model.trunk(x, mask, gate_ids([(prompt.shape[1], GENERATE, TEXT), (n, GENERATE, VIDEO)]))
-        out["generate_velocity"] = model.video_out(h[:, prompt.shape[1]:]).reshape(-1)
+        out["generate_velocity"] = generate_head(model, words, noise, torch.full((1, n), t)).reshape(-1)
         # continue: first 5 tubelet slots clean
         times = torch.full((1, n), t)
         times[:, : n // 2] = 0.0
         mixed = torch.cat([patches[:, : n // 2], noise[:, n // 2:]], 1)
-        task = model.embed_text(torch.tensor([CONTINUE]), words[:, :0])
-        x = torch.cat([task, model.embed_video(mixed, times)], 1)
-        mask = segment_mask([(1, TEXT, [0]), (n, VIDEO, [0, 1])])
-        h = model.trunk(x, mask, gate_ids([(1, CONTINUE, TEXT), (n, CONTINUE, VIDEO)]))
-        out["continue_velocity"] = model.video_out(h[:, 1:]).reshape(-1)
+        out["continue_velocity"] = continue_head(model, mixed, times).reshape(-1)
         # retrieval: the clip alone, and the words + <eos> in a retrieve segment
         h = model.trunk(video, segment_mask([(n, VIDEO, [0])]), gate_ids([(n, UNDERSTAND, VIDEO)]))
         out["video_embedding"] = model.video_embedding(h).reshape(-1)

@@ -3,8 +3,10 @@ import json
 import math
 import sys
 
-LOSSES = ["classify", "describe", "ask", "retrieve", "locate", "stem", "generate", "continue"]
-COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#17becf", "#8c564b", "#e377c2", "#d62728", "#9467bd"]
+LOSSES = ["classify", "describe", "ask", "retrieve", "locate", "stem", "position", "generate", "generate_locate",
+          "continue", "continue_locate"]
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#d62728", "#bcbd22",
+           "#9467bd", "#aec7e8"]
 
 
 def smooth(values, k=20):
@@ -30,10 +32,11 @@ def main(log_path, out_path):
         parts.append(f'<line x1="{pad}" x2="{w - pad}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#ddd"/>')
         parts.append(f'<text x="4" y="{y(tick) + 4:.1f}">{tick}</text>')
     for name, colour in zip(LOSSES, COLOURS):
-        if name not in rows[0]:
-            continue  # older logs lack the newer losses
-        values = smooth([r[name] for r in rows])
-        points = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in zip(steps, values))
+        logged = [r for r in rows if name in r]  # a loss added mid-run starts where it was added
+        if not logged:
+            continue
+        values = smooth([r[name] for r in logged])
+        points = " ".join(f"{x(r['step']):.1f},{y(v):.1f}" for r, v in zip(logged, values))
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
         parts.append(f'<text x="{w - pad + 4}" y="{y(values[-1]) + 4:.1f}" fill="{colour}">{name}</text>')
     parts.append(f'<text x="{pad}" y="{h - 12}">step {steps[0]} … {steps[-1]}</text></svg>')

@@ -99,6 +99,7 @@ def understand_loss(model, rec, questions=1):
     return {
         "locate": locate_loss(model, h[:, :n], targets),
         "stem": stem_loss(model, stem, targets),
+        "position": position_loss(model, h[:, :n]),
         "classify": classify_loss(model, h_cls, rec),
         "describe": F.cross_entropy(model.lm_logits(h_desc).flatten(0, 1).float(), cap_target.flatten(), ignore_index=IGNORE),
         "ask": F.cross_entropy(model.lm_logits(h_ask).flatten(0, 1).float(), qa_target.flatten(), ignore_index=IGNORE),
@@ -151,6 +152,25 @@ def stem_loss(model, stem, targets):
     if stem is None or not has.any():
         return torch.zeros(())
     return F.cross_entropy(model.aux_stem(stem).float()[has], identity[has])
+
+
+def position_loss(model, h_video):
+    """Each video token's own grid cell and time slot (cross-entropy on each), so the trunk keeps
+    where a token is alongside what it holds."""
+    cell, slot = position_targets(model.cfg)
+    _, gh, gw = model.cfg.grid
+    cells = gh * gw
+    out = model.aux_position(h_video).float()
+    b = out.shape[0]
+    return F.cross_entropy(out[..., :cells].flatten(0, 1), cell.repeat(b)) + \
+        F.cross_entropy(out[..., cells:].flatten(0, 1), slot.repeat(b))
+
+
+def position_targets(cfg):
+    """Per video token (N,): its grid cell (row * W' + column) and time slot, in patchify order."""
+    _, gh, gw = cfg.grid
+    token = torch.arange(cfg.video_tokens)
+    return token % (gh * gw), token // (gh * gw)
 
 
 def retrieval_queries(rec, captions):
@@ -263,12 +283,23 @@ def generate_loss(model, rec, drop_prob=0.1):
     drop = torch.rand(b) < drop_prob  # classifier-free guidance: sometimes no prompt at all
     words[drop] = PAD
     words = words[:, :text_width(words)]
-    predicted = predicted_velocity(model, generate_head(model, words, xt, t).float(), xt, t)
-    return {"generate": F.mse_loss(predicted, velocity)}
+    h_video = generate_states(model, words, xt, t)
+    predicted = predicted_velocity(model, model.video_out(h_video).float(), xt, t)
+    # The understanding path's locate readout, asked of the noisy video tokens: which digit is
+    # centred here and how it moves can only come from the prompt at high noise, so the prompt
+    # must reach the video tokens (measured by conditioning.py: through step 5 200 the velocity
+    # loss alone had not made the head use it).
+    return {"generate": F.mse_loss(predicted, velocity),
+            "generate_locate": locate_loss(model, h_video, locate_targets(rec, cfg))}
 
 
 def generate_head(model, words, xt, t):
-    """The video head's output (B, N, P) for the sequence [generate + words | x_t]; words (B, n)
+    """The video head's output (B, N, P) for the sequence [generate + words | x_t]."""
+    return model.video_out(generate_states(model, words, xt, t))
+
+
+def generate_states(model, words, xt, t):
+    """Final video states (B, N, D) of the sequence [generate + words | x_t]; words (B, n)
     padded with PAD, flow times t (B, N)."""
     b, n = xt.shape[:2]
     prompt = model.embed_text(torch.full((b,), GENERATE), words)
@@ -277,7 +308,7 @@ def generate_head(model, words, xt, t):
     x = torch.cat([prompt, model.embed_video(xt, t)], dim=1)
     mask = segment_mask([(lp, TEXT, [0]), (n, VIDEO, [0, 1])], key_padding=real)
     h = model.trunk(x, mask, gate_ids([(lp, GENERATE, TEXT), (n, GENERATE, VIDEO)]))
-    return model.video_out(h[:, lp:])
+    return h[:, lp:]
 
 
 def context_tokens(cfg, frames_in):
@@ -289,12 +320,17 @@ def context_tokens(cfg, frames_in):
 def continue_head(model, xt, t):
     """The video head's output (B, N, P) for the sequence [continue | x_t]; flow times t (B, N),
     0 on the context tokens."""
+    return model.video_out(continue_states(model, xt, t))
+
+
+def continue_states(model, xt, t):
+    """Final video states (B, N, D) of the sequence [continue | x_t]."""
     b, n = xt.shape[:2]
     task = model.embed_text(torch.full((b,), CONTINUE), torch.zeros(b, 0, dtype=torch.long))
     x = torch.cat([task, model.embed_video(xt, t)], dim=1)
     mask = segment_mask([(1, TEXT, [0]), (n, VIDEO, [0, 1])])
     h = model.trunk(x, mask, gate_ids([(1, CONTINUE, TEXT), (n, CONTINUE, VIDEO)]))
-    return model.video_out(h[:, 1:])
+    return h[:, 1:]
 
 
 def continue_loss(model, rec, frames_in=10):
@@ -306,5 +342,12 @@ def continue_loss(model, rec, frames_in=10):
     t = sample_t((b, 1)).expand(b, n).clone()
     t[:, clean] = 0.0
     xt, velocity = noised(x0, t)
-    predicted = predicted_velocity(model, continue_head(model, xt, t).float(), xt, t)
-    return {"continue": F.mse_loss(predicted[:, ~clean], velocity[:, ~clean])}
+    h_video = continue_states(model, xt, t)
+    predicted = predicted_velocity(model, model.video_out(h_video).float(), xt, t)
+    # The locate readout asked of the future tokens: where each digit will be and how it will
+    # move, which at high noise only the physics of the context frames can tell (the probe showed
+    # the head's t = 1 guess barely better than black: digits were not carried forward).
+    has, identity, motion = locate_targets(rec, cfg)
+    ahead = ~clean
+    return {"continue": F.mse_loss(predicted[:, ahead], velocity[:, ahead]),
+            "continue_locate": locate_loss(model, h_video[:, ahead], (has[:, ahead], identity[:, ahead], motion[:, ahead]))}

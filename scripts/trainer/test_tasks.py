@@ -56,6 +56,16 @@ class TrimmedPadding(unittest.TestCase):
         self.assert_same_losses(tasks.generate_loss)
 
 
+class PositionTargets(unittest.TestCase):
+    def test_each_token_is_asked_for_the_position_it_was_embedded_at(self):
+        model = load_model(Path(__file__).parents[2] / "models/univid-small")
+        _, _, gw = model.cfg.grid
+        cell, slot = tasks.position_targets(model.cfg)
+        with torch.no_grad():
+            embedded = model.pos_t[slot] + model.pos_h[cell // gw] + model.pos_w[cell % gw]
+            torch.testing.assert_close(embedded, model.video_pos())
+
+
 class FlowTimes(unittest.TestCase):
     def tearDown(self):
         tasks.PURE_NOISE_FRACTION = 0.0

@@ -23,7 +23,9 @@ from tasks import understand_loss, generate_loss, continue_loss
 import checkpoint
 
 TASK_FAMILIES = ["understand", "generate", "continue"]
-LOSS_NAMES = ["classify", "describe", "ask", "retrieve", "locate", "stem", "generate", "continue"]
+POSITION_HEAD_LR_SCALE = 10.0
+LOSS_NAMES = ["classify", "describe", "ask", "retrieve", "locate", "stem", "position",
+              "generate", "generate_locate", "continue", "continue_locate"]
 
 
 def parse_args():
@@ -37,6 +39,8 @@ def parse_args():
     p.add_argument("--questions", type=int, default=1, choices=range(1, 8),
                    help="questions asked per understanding clip, each of a different kind")
     p.add_argument("--families", default=",".join(TASK_FAMILIES), help="task families trained (for ablations)")
+    p.add_argument("--untrained-losses", default="",
+                   help="comma-separated losses still computed and logged but not trained (for ablations)")
     p.add_argument("--stem-channels", type=int, default=-1, help="override the preset's conv stem width (ablations)")
     p.add_argument("--stem-context", type=int, default=-1, help="override the preset's residual context convs in the stem")
     p.add_argument("--prediction", default="sample", choices=["velocity", "sample"],
@@ -112,21 +116,28 @@ def main():
     tasks.FLOW_TIME_SHIFT = args.flow_time_shift
     tasks.PURE_NOISE_FRACTION = args.pure_noise
     families = args.families.split(",")
+    untrained = {name for name in args.untrained_losses.split(",") if name}
+    assert untrained <= set(LOSS_NAMES), f"unknown losses: {untrained - set(LOSS_NAMES)}"
     understand_batch = args.understand_batch or args.batch
     model = UniVid(cfg).to(args.device)
     ema = UniVid(cfg).to(args.device)
     ema.load_state_dict(model.state_dict())
-    decay, no_decay, stem = [], [], []
+    decay, no_decay, stem, position_head = [], [], [], []
     for name, p in model.named_parameters():
         if name.startswith(("stem.", "aux_stem.")):
             stem.append(p)
+        elif name.startswith("aux_position."):
+            position_head.append(p)
         else:
             (no_decay if p.ndim < 2 or "emb" in name or "pos" in name or "gate" in name else decay).append(p)
     # The conv stem learns digit shapes with a higher learning rate (measured: 2e-3 alone starts
     # recognising within ~100 steps); the transformer keeps the base rate.
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0},
-                             {"params": stem, "weight_decay": args.weight_decay, "lr_scale": args.stem_lr_scale}],
+                             {"params": stem, "weight_decay": args.weight_decay, "lr_scale": args.stem_lr_scale},
+                             # added to a trained trunk late in its schedule: a linear head at the
+                             # decayed base rate would take thousands of steps to mean anything
+                             {"params": position_head, "weight_decay": 0.0, "lr_scale": POSITION_HEAD_LR_SCALE}],
                             lr=args.lr, betas=(0.9, 0.95))
     state = {"step": 0, "clips": {"training": 0, "benchmark": 0}, "loss_scale": {k: None for k in LOSS_NAMES},
              "seconds": 0.0}
@@ -174,10 +185,11 @@ def main():
                 losses.update(continue_loss(model, benchmark.batch(args.batch)))
         total = 0.0
         for k, v in losses.items():
-            scale = state["loss_scale"][k]
+            scale = state["loss_scale"].get(k)  # None for a loss newer than the resume point
             scale = v.item() if scale is None else 0.99 * scale + 0.01 * v.item()
             state["loss_scale"][k] = scale
-            total = total + v / max(scale, 1e-4)
+            if k not in untrained:
+                total = total + v / max(scale, 1e-4)
         opt.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0).item()
