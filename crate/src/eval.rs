@@ -1,6 +1,8 @@
 //! `univid eval`: the shipped model's report on held-out data (test split: handwriting never seen
 //! in training). Every figure in the model card comes from here.
 
+pub mod frame_quality;
+
 use crate::data::{caption, question_answer, Clip, Motion, QuestionKind, Split, Tokenizer, Truth, World};
 use crate::judge::{frechet_distance, Judge, Tally};
 use crate::model::{no_progress, rank_by_similarity, DecodeOptions, GenerateOptions, Result, UniVid};
@@ -52,26 +54,38 @@ pub async fn understanding(model: &UniVid, world: &World, n: u64, seed: u64) -> 
     }))
 }
 
-/// OpenSTL's per-frame errors: squared / absolute error summed over the frame's pixels (values in
-/// [0, 1]), averaged over predicted frames.
-fn frame_errors(predicted: &Clip, truth: &Clip, from: usize) -> (f64, f64) {
-    let (mut se, mut ae) = (0.0, 0.0);
+/// OpenSTL's per-frame figures, averaged over the predicted frames: squared and absolute error
+/// summed over the frame's pixels (values in [0, 1]), SSIM and PSNR.
+#[derive(Default, Clone, Copy)]
+struct FrameScores {
+    mse: f64,
+    mae: f64,
+    ssim: f64,
+    psnr: f64,
+}
+
+fn frame_scores(predicted: &Clip, truth: &Clip, from: usize) -> FrameScores {
+    assert_eq!(truth.channels, 1, "continuation clips are greyscale");
+    let mut sum = FrameScores::default();
     for f in from..truth.frames {
-        for (p, t) in predicted.frame(f).iter().zip(truth.frame(f)) {
-            let d = (*p as f64 - *t as f64) / 255.0;
-            se += d * d;
-            ae += d.abs();
+        let (p, t) = (predicted.frame(f), truth.frame(f));
+        for (a, b) in p.iter().zip(t) {
+            let d = (*a as f64 - *b as f64) / 255.0;
+            sum.mse += d * d;
+            sum.mae += d.abs();
         }
+        sum.ssim += frame_quality::ssim(p, t, truth.height, truth.width);
+        sum.psnr += frame_quality::psnr(p, t);
     }
     let frames = (truth.frames - from) as f64;
-    (se / frames, ae / frames)
+    FrameScores { mse: sum.mse / frames, mae: sum.mae / frames, ssim: sum.ssim / frames, psnr: sum.psnr / frames }
 }
 
 /// 10 → 10 continuation on the benchmark generator, with the all-black and copy-last-frame
 /// baselines computed by the same code.
 pub async fn continuation(model: &UniVid, world: &World, n: u64, seed: u64, steps: usize) -> Result<Value> {
     let frames_in = 10;
-    let mut totals = [(0.0, 0.0); 3];
+    let mut totals = [FrameScores::default(); 3];
     for index in 0..n {
         let (clip, _) = world.clip(Split::Test, seed, index);
         let options = GenerateOptions { steps, guidance: 1.0, seed: index };
@@ -83,11 +97,12 @@ pub async fn continuation(model: &UniVid, world: &World, n: u64, seed: u64, step
             last.frame_mut(f).copy_from_slice(&previous);
         }
         for (total, guess) in totals.iter_mut().zip([&predicted, &black, &last]) {
-            let (se, ae) = frame_errors(guess, &clip, frames_in);
-            *total = (total.0 + se, total.1 + ae);
+            let s = frame_scores(guess, &clip, frames_in);
+            *total = FrameScores { mse: total.mse + s.mse, mae: total.mae + s.mae, ssim: total.ssim + s.ssim, psnr: total.psnr + s.psnr };
         }
     }
-    let per = |t: (f64, f64)| json!({ "mse": t.0 / n as f64, "mae": t.1 / n as f64 });
+    let clips = n as f64;
+    let per = |t: FrameScores| json!({ "mse": t.mse / clips, "mae": t.mae / clips, "ssim": t.ssim / clips, "psnr": t.psnr / clips });
     Ok(json!({ "clips": n, "steps": steps, "model": per(totals[0]), "all_black": per(totals[1]), "copy_last_frame": per(totals[2]) }))
 }
 
