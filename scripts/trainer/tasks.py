@@ -288,7 +288,8 @@ def generate_loss(model, rec, drop_prob=0.1):
     # The understanding path's locate readout, asked of the noisy video tokens: which digit is
     # centred here and how it moves can only come from the prompt at high noise, so the prompt
     # must reach the video tokens (measured by conditioning.py: through step 5 200 the velocity
-    # loss alone had not made the head use it).
+    # loss alone had not made the head use it). Measured harmful to the pixels (model card):
+    # logged but not trained by default (train.py --untrained-losses).
     return {"generate": F.mse_loss(predicted, velocity),
             "generate_locate": locate_loss(model, h_video, locate_targets(rec, cfg))}
 
@@ -347,6 +348,7 @@ def continue_loss(model, rec, frames_in=10):
     # The locate readout asked of the future tokens: where each digit will be and how it will
     # move, which at high noise only the physics of the context frames can tell (the probe showed
     # the head's t = 1 guess barely better than black: digits were not carried forward).
+    # Measured harmful to the pixels (model card): logged but not trained by default.
     has, identity, motion = locate_targets(rec, cfg)
     ahead = ~clean
     return {"continue": F.mse_loss(predicted[:, ahead], velocity[:, ahead]),
