@@ -64,6 +64,19 @@ struct FrameScores {
     psnr: f64,
 }
 
+impl std::ops::Add for FrameScores {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self { mse: self.mse + o.mse, mae: self.mae + o.mae, ssim: self.ssim + o.ssim, psnr: self.psnr + o.psnr }
+    }
+}
+
+impl FrameScores {
+    fn scaled(self, k: f64) -> Self {
+        Self { mse: self.mse * k, mae: self.mae * k, ssim: self.ssim * k, psnr: self.psnr * k }
+    }
+}
+
 fn frame_scores(predicted: &Clip, truth: &Clip, from: usize) -> FrameScores {
     assert_eq!(truth.channels, 1, "continuation clips are greyscale");
     let mut sum = FrameScores::default();
@@ -77,8 +90,7 @@ fn frame_scores(predicted: &Clip, truth: &Clip, from: usize) -> FrameScores {
         sum.ssim += frame_quality::ssim(p, t, truth.height, truth.width);
         sum.psnr += frame_quality::psnr(p, t);
     }
-    let frames = (truth.frames - from) as f64;
-    FrameScores { mse: sum.mse / frames, mae: sum.mae / frames, ssim: sum.ssim / frames, psnr: sum.psnr / frames }
+    sum.scaled(1.0 / (truth.frames - from) as f64)
 }
 
 /// 10 → 10 continuation on the benchmark generator, with the all-black and copy-last-frame
@@ -97,12 +109,13 @@ pub async fn continuation(model: &UniVid, world: &World, n: u64, seed: u64, step
             last.frame_mut(f).copy_from_slice(&previous);
         }
         for (total, guess) in totals.iter_mut().zip([&predicted, &black, &last]) {
-            let s = frame_scores(guess, &clip, frames_in);
-            *total = FrameScores { mse: total.mse + s.mse, mae: total.mae + s.mae, ssim: total.ssim + s.ssim, psnr: total.psnr + s.psnr };
+            *total = *total + frame_scores(guess, &clip, frames_in);
         }
     }
-    let clips = n as f64;
-    let per = |t: FrameScores| json!({ "mse": t.mse / clips, "mae": t.mae / clips, "ssim": t.ssim / clips, "psnr": t.psnr / clips });
+    let per = |t: FrameScores| {
+        let t = t.scaled(1.0 / n as f64);
+        json!({ "mse": t.mse, "mae": t.mae, "ssim": t.ssim, "psnr": t.psnr })
+    };
     Ok(json!({ "clips": n, "steps": steps, "model": per(totals[0]), "all_black": per(totals[1]), "copy_last_frame": per(totals[2]) }))
 }
 

@@ -98,5 +98,4 @@ if __name__ == "__main__":
         export_raw(*sys.argv[1:])
         sys.exit()
     path = os.path.join(sys.argv[1], "model.safetensors")
-    tensors = {k: v.half().contiguous() for k, v in load_file(path).items()}
-    save_file(tensors, path, metadata={"format": "univid-f16"})
+    export_weights(load_file(path), path)

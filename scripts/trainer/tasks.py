@@ -270,7 +270,7 @@ def predicted_velocity(model, head, xt, t):
     return (xt - head) / t.clamp(min=MIN_FLOW_TIME)[..., None]
 
 
-def generate_loss(model, rec, drop_prob=0.1):
+def generate_loss(model, rec, drop_prob=0.1, locate=False):
     cfg = model.cfg
     b = len(rec)
     x0 = patchify(to_video(rec["pixels"]), cfg)
@@ -289,9 +289,11 @@ def generate_loss(model, rec, drop_prob=0.1):
     # centred here and how it moves can only come from the prompt at high noise, so the prompt
     # must reach the video tokens (measured by conditioning.py: through step 5 200 the velocity
     # loss alone had not made the head use it). Measured harmful to the pixels (model card):
-    # logged but not trained by default (train.py --untrained-losses).
-    return {"generate": F.mse_loss(predicted, velocity),
-            "generate_locate": locate_loss(model, h_video, locate_targets(rec, cfg))}
+    # left out by default (train.py --untrained-losses).
+    losses = {"generate": F.mse_loss(predicted, velocity)}
+    if locate:
+        losses["generate_locate"] = locate_loss(model, h_video, locate_targets(rec, cfg))
+    return losses
 
 
 def generate_head(model, words, xt, t):
@@ -334,7 +336,7 @@ def continue_states(model, xt, t):
     return h[:, 1:]
 
 
-def continue_loss(model, rec, frames_in=10):
+def continue_loss(model, rec, frames_in=10, locate=False):
     cfg = model.cfg
     b = len(rec)
     x0 = patchify(to_video(rec["pixels"]), cfg)
@@ -348,8 +350,10 @@ def continue_loss(model, rec, frames_in=10):
     # The locate readout asked of the future tokens: where each digit will be and how it will
     # move, which at high noise only the physics of the context frames can tell (the probe showed
     # the head's t = 1 guess barely better than black: digits were not carried forward).
-    # Measured harmful to the pixels (model card): logged but not trained by default.
-    has, identity, motion = locate_targets(rec, cfg)
+    # Measured harmful to the pixels (model card): left out by default.
     ahead = ~clean
-    return {"continue": F.mse_loss(predicted[:, ahead], velocity[:, ahead]),
-            "continue_locate": locate_loss(model, h_video[:, ahead], (has[:, ahead], identity[:, ahead], motion[:, ahead]))}
+    losses = {"continue": F.mse_loss(predicted[:, ahead], velocity[:, ahead])}
+    if locate:
+        has, identity, motion = locate_targets(rec, cfg)
+        losses["continue_locate"] = locate_loss(model, h_video[:, ahead], (has[:, ahead], identity[:, ahead], motion[:, ahead]))
+    return losses

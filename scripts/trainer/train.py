@@ -36,13 +36,15 @@ def parse_args():
     p.add_argument("--stop-after", type=float, default=0, help="stop after this many minutes (0 = run the schedule)")
     p.add_argument("--batch", type=int, default=8, help="clips per task family per step")
     p.add_argument("--understand-batch", type=int, default=0, help="clips for the understanding family (0 = --batch)")
+    p.add_argument("--continue-batch", type=int, default=0, help="clips for the continuation family (0 = --batch)")
     p.add_argument("--questions", type=int, default=1, choices=range(1, 8),
                    help="questions asked per understanding clip, each of a different kind")
     p.add_argument("--families", default=",".join(TASK_FAMILIES), help="task families trained (for ablations)")
     # The two locate readouts on noisy tokens made continuation and text->video worse when trained
-    # (run 5, steps 5 401-6 300; model card), so by default they are only logged.
+    # (run 5, steps 5 401-6 300; model card), so by default they are left out.
     p.add_argument("--untrained-losses", default="generate_locate,continue_locate",
-                   help="comma-separated losses still computed and logged but not trained ('' trains all)")
+                   help="comma-separated losses kept out of the gradient ('' trains all); the two locate "
+                        "readouts on noisy tokens are then not computed at all, the others still logged")
     p.add_argument("--stem-channels", type=int, default=-1, help="override the preset's conv stem width (ablations)")
     p.add_argument("--stem-context", type=int, default=-1, help="override the preset's residual context convs in the stem")
     p.add_argument("--prediction", default="sample", choices=["velocity", "sample"],
@@ -121,6 +123,7 @@ def main():
     untrained = {name for name in args.untrained_losses.split(",") if name}
     assert untrained <= set(LOSS_NAMES), f"unknown losses: {untrained - set(LOSS_NAMES)}"
     understand_batch = args.understand_batch or args.batch
+    continue_batch = args.continue_batch or args.batch
     model = UniVid(cfg).to(args.device)
     ema = UniVid(cfg).to(args.device)
     ema.load_state_dict(model.state_dict())
@@ -171,7 +174,7 @@ def main():
     started = time.time()
     last_save = time.time()
     autocast = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)
-    clips_per_step = sum({"understand": understand_batch}.get(f, args.batch) for f in families)
+    clips_per_step = sum({"understand": understand_batch, "continue": continue_batch}.get(f, args.batch) for f in families)
     while state["step"] < args.steps:
         t0 = time.time()
         lr = learning_rate(state["step"], args)
@@ -182,9 +185,11 @@ def main():
             if "understand" in families:
                 losses.update(understand_loss(model, captioned.batch(understand_batch), args.questions))
             if "generate" in families:
-                losses.update(generate_loss(model, captioned.batch(args.batch)))
+                losses.update(generate_loss(model, captioned.batch(args.batch),
+                                            locate="generate_locate" not in untrained))
             if "continue" in families:
-                losses.update(continue_loss(model, benchmark.batch(args.batch)))
+                losses.update(continue_loss(model, benchmark.batch(continue_batch),
+                                            locate="continue_locate" not in untrained))
         total = 0.0
         for k, v in losses.items():
             scale = state["loss_scale"].get(k)  # None for a loss newer than the resume point
