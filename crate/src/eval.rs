@@ -24,15 +24,21 @@ pub async fn understanding(model: &UniVid, world: &World, n: u64, seed: u64) -> 
             motions += 1;
             motion_ok += classes.digits.iter().any(|g| g.digit == d.digit && g.motion == d.motion) as u32;
         }
-        let said = model.describe(&clip, DecodeOptions::default()).await?;
+        let asked: Vec<(QuestionKind, String, String)> = QuestionKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let (question, answer) = question_answer(kind, &truth, &mut rng);
+                (kind, question, answer)
+            })
+            .collect();
+        let questions: Vec<&str> = asked.iter().map(|(_, q, _)| q.as_str()).collect();
+        let (said, replies) = model.describe_and_ask(&clip, &questions, DecodeOptions::default()).await?;
         let expected = caption(&truth);
         caption_ok += (said == expected) as u32;
         let (a, b) = (Tokenizer.encode(&said).unwrap_or_default(), Tokenizer.encode(&expected)?);
         tokens += b.len().max(a.len()) as u32;
         tokens_ok += a.iter().zip(&b).filter(|(x, y)| x == y).count() as u32;
-        for kind in QuestionKind::ALL {
-            let (question, answer) = question_answer(kind, &truth, &mut rng);
-            let reply = model.ask(&clip, &question, DecodeOptions::default()).await?;
+        for ((kind, _, answer), reply) in asked.iter().zip(&replies) {
             qa[kind.id()].0 += (reply == answer) as u32;
             qa[kind.id()].1 += 1;
         }

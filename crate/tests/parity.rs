@@ -81,6 +81,25 @@ fn matches_the_twin(config: ModelConfig) {
     let describe = model.lm_logits(h.narrow(1, n + 1, 1 + words.len()));
     assert_close("describe logits", &read(describe), &fixture("describe_logits", &file));
 
+    // Describe, then answer: the ask segment reads the caption (with its <eos>) and itself.
+    let question: Vec<u16> = fixture("question", &file).iter().map(|&w| w as u16).collect();
+    let mut caption = words.clone();
+    caption.push(univid::data::EOS_TOKEN);
+    let mut layout = Layout::default();
+    layout.push(n, Task::Understand, Modality::Video, &[0]);
+    layout.push(1, Task::Classify, Modality::Text, &[0, 1]);
+    layout.push(1 + caption.len(), Task::Describe, Modality::Text, &[0, 2]);
+    layout.push(1 + question.len(), Task::Ask, Modality::Text, &[0, 2, 3]);
+    let x = Tensor::cat(vec![
+        model.embed_video(&patches, &vec![0.0; n]),
+        model.embed_text(Some(Task::Classify), &[], 0),
+        model.embed_text(Some(Task::Describe), &caption, 0),
+        model.embed_text(Some(Task::Ask), &question, 0),
+    ], 1);
+    let (h, _) = model.trunk(x, &layout, None);
+    let ask = model.lm_logits(h.narrow(1, n + 2 + caption.len(), 1 + question.len()));
+    assert_close("ask logits (caption in view)", &read(ask), &fixture("ask_logits", &file));
+
     let t = 0.7;
     let mut layout = Layout::default();
     layout.push(1 + words.len(), Task::Generate, Modality::Text, &[0]);

@@ -35,6 +35,22 @@ fn kv_cache_and_reencode_decode_the_same_words() {
 }
 
 #[test]
+fn answers_after_the_caption_match_one_by_one_cached_or_reencoded() {
+    let model = tiny();
+    let sampled = DecodeOptions { temperature: 1.0, seed: 3, reencode: false };
+    let questions = ["which digits are there ?", "where does digit 3 start ?"];
+    let (caption, answers) = pollster::block_on(model.describe_and_ask(&clip(2), &questions, sampled)).unwrap();
+    let reencode = DecodeOptions { reencode: true, ..sampled };
+    let (_, reencoded) = pollster::block_on(model.describe_and_ask(&clip(2), &questions, reencode)).unwrap();
+    assert_eq!(answers, reencoded);
+    assert_eq!(caption, pollster::block_on(model.describe(&clip(2), sampled)).unwrap());
+    for (question, answer) in questions.iter().zip(&answers) {
+        assert_eq!(&pollster::block_on(model.ask(&clip(2), question, sampled)).unwrap(), answer);
+    }
+    assert!(answers.iter().all(|a| !a.is_empty()));
+}
+
+#[test]
 fn generation_is_deterministic_per_seed() {
     let model = tiny();
     let options = GenerateOptions { steps: 2, guidance: 2.0, seed: 5 };

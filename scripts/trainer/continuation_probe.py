@@ -1,8 +1,8 @@
 """How well the continuation head guesses the future frames at each flow time, on test clips.
 
-  python3 scripts/trainer/continuation_probe.py models/univid-small [N]
+  python3 scripts/trainer/continuation_probe.py models/univid-small [N] [WORLD]
 
-Clips: the test split of the `standard` world, frames 1–10 clean, 11–20 noised to flow time t (one
+Clips: the test split of WORLD (default `standard`; `benchmark` is the eval's continuation set), frames 1–10 clean, 11–20 noised to flow time t (one
 noise draw, seed 0). For each t: MSE and MAE per future frame (OpenSTL units: pixels in [0, 1],
 summed over a frame) of the head's one-shot guess x̂₀ against the true frames, beside the all-black
 baseline, and the mean pixel of guess and truth (in [0, 1]). At t = 1 — the sampler's first step —
@@ -29,10 +29,10 @@ def guessed_clean_video(model, x0, future, t):
     return continue_head(model, xt, times).clamp(-1, 1)
 
 
-def main(model_dir, n=256):
+def main(model_dir, n=256, world="standard"):
     model = load_model(model_dir)
     cfg = model.cfg
-    stream = RecordStream(default_binary(), "test", "standard", seed=0)
+    stream = RecordStream(default_binary(), "test", world, seed=0)
     x0 = patchify(to_video(stream.batch(n)["pixels"]), cfg)
     stream.close()
     future = ~context_tokens(cfg, FRAMES_IN)
@@ -46,8 +46,8 @@ def main(model_dir, n=256):
             report[f"t={t}"] = {"mse": round(float(((guess - truth) ** 2).sum()) / per_frame, 1),
                                 "mae": round(float((guess - truth).abs().sum()) / per_frame, 1)}
             report["mean_pixel"][f"t={t}"] = round(float(guess.mean()), 3)
-    print(json.dumps(report | {"clips": n, "split": "test", "frames": f"{FRAMES_IN} -> {cfg.frames - FRAMES_IN}"}))
+    print(json.dumps(report | {"clips": n, "split": "test", "world": world, "frames": f"{FRAMES_IN} -> {cfg.frames - FRAMES_IN}"}))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], *map(int, sys.argv[2:]))
+    main(sys.argv[1], *[int(a) if a.isdigit() else a for a in sys.argv[2:]])

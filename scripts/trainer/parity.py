@@ -1,7 +1,8 @@
 """Writes the parity fixture the Rust test compares against (llm.c's test_gpt2 pattern).
 
 Loads the tiny random weights the Rust side wrote, runs every task family's forward pass on fixed
-inputs, and stores the inputs and outputs: classify logits, describe/ask word logits, a generate
+inputs, and stores the inputs and outputs: classify logits, describe word logits, ask word logits
+with the caption in view, a generate
 velocity and a continuation velocity. `cargo test --test parity` recomputes them with burn and
 fails beyond the tolerance stated there.
 """
@@ -10,8 +11,8 @@ import sys
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from model import (ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, DESCRIBE, RETRIEVE,
-                   TEXT, VIDEO)
+from model import (ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, DESCRIBE, ASK,
+                   RETRIEVE, TEXT, VIDEO)
 from tasks import gate_ids, generate_head, continue_head
 
 
@@ -39,6 +40,16 @@ def main(weights_path, config_json, out_path):
         out["digit_logits"] = model.digit_head(h[:, n]).reshape(-1)
         out["motion_logits"] = model.motion_head(h[:, n]).reshape(-1)
         out["describe_logits"] = model.lm_logits(h[:, n + 1:]).reshape(-1)
+        # describe, then answer: [video | classify | describe + words <eos> | ask + question]
+        question = torch.tensor([[26, 3, 14, 16, 25]])  # "which digit moves up ?"
+        desc = model.embed_text(torch.tensor([DESCRIBE]), torch.cat([words, torch.tensor([[2]])], 1))
+        ask = model.embed_text(torch.tensor([ASK]), question)
+        ld, la = desc.shape[1], ask.shape[1]
+        mask = segment_mask([(n, VIDEO, [0]), (1, TEXT, [0, 1]), (ld, TEXT, [0, 2]), (la, TEXT, [0, 2, 3])])
+        h = model.trunk(torch.cat([video, cls, desc, ask], 1), mask,
+                        gate_ids([(n, UNDERSTAND, VIDEO), (1, CLASSIFY, TEXT), (ld, DESCRIBE, TEXT), (la, ASK, TEXT)]))
+        out["question"] = question.reshape(-1).float()
+        out["ask_logits"] = model.lm_logits(h[:, n + 1 + ld:]).reshape(-1)
         # generate: velocity at time t from seeded noise
         noise = torch.randn(1, n, cfg.patch_dim, generator=g)
         out["noise"] = noise.reshape(-1)

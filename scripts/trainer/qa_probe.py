@@ -1,5 +1,6 @@
-"""Where question answering fails: teacher-forced answer accuracy per question kind, split by
-whether the true answer is "none", plus the answers most often confused.
+"""Where question answering fails: teacher-forced answer accuracy per question kind (the question
+reading the clip's true caption), split by whether the true answer is "none", plus the answers
+most often confused.
 
   python3 scripts/trainer/qa_probe.py models/univid-small [N]
 
@@ -13,19 +14,30 @@ import json
 import sys
 import numpy as np
 import torch
-from readout_probe import load_model, text_segment_states
+from readout_probe import load_model
 from data import RecordStream, default_binary
-from model import ASK
-from tasks import question_inputs, IGNORE
+from model import patchify, segment_mask, UNDERSTAND, DESCRIBE, ASK, TEXT, VIDEO
+from tasks import question_inputs, text_inputs, to_video, gate_ids, IGNORE, PAD
 
 KINDS = ["which-digits", "how-many", "which-way", "which-digit-moves", "where-end", "where-start", "is-there"]
 
 
 def answer_predictions(model, rec, q):
     """(B, 31) argmax next tokens after question `q` and (B, 31) targets with everything but the
-    answer ignored."""
+    answer ignored. The question reads the clip's true caption, as in training (`univid eval`
+    measures the runtime, which reads the caption it wrote)."""
     qa_in, qa_target = question_inputs(rec, q)
-    h = text_segment_states(model, rec, ASK, qa_in)
+    caption, _ = text_inputs(rec["caption"])
+    patches = patchify(to_video(rec["pixels"]), model.cfg)
+    b, n = patches.shape[:2]
+    video = model.embed_video(patches, torch.zeros(b, n))
+    desc = model.embed_text(torch.full((b,), DESCRIBE), caption)
+    ask = model.embed_text(torch.full((b,), ASK), qa_in)
+    ld, la = desc.shape[1], ask.shape[1]
+    real = torch.cat([torch.ones(b, n + 1, dtype=torch.bool), caption != PAD, torch.ones(b, la, dtype=torch.bool)], 1)
+    mask = segment_mask([(n, VIDEO, [0]), (ld, TEXT, [0, 1]), (la, TEXT, [0, 1, 2])], real)
+    gates = gate_ids([(n, UNDERSTAND, VIDEO), (ld, DESCRIBE, TEXT), (la, ASK, TEXT)])
+    h = model.trunk(torch.cat([video, desc, ask], 1), mask, gates)[:, n + ld:]
     return model.lm_logits(h).argmax(-1).numpy(), qa_target.numpy()
 
 

@@ -4,8 +4,9 @@ Sequence layouts (the Rust pipelines build the same ones, unpadded; here each te
 long as the longest of its batch, and real tokens never see the padding after it):
   understand: [video | classify | describe + caption | ask + Q1 A1 | … | ask + Qq Aq | retrieve + query]
               video sees only video (it is encoded once for all the text segments);
-              classify/describe/each ask see the video and themselves, causally (an ask segment
-              never sees another question or its answer); the retrieve segment
+              classify/describe/each ask see the video and themselves, causally; each ask also
+              sees the caption segment (describe, then answer) but never another question or
+              its answer; the retrieve segment
               sees only itself (a text embedding must not depend on any clip).
   generate:   [generate + prompt | noisy video]  video sees prompt and video.
   continue:   [continue | video: first 10 frames clean (t=0), the rest noisy at t].
@@ -84,17 +85,23 @@ def understand_loss(model, rec, questions=1):
     ret = model.embed_text(torch.full((b,), RETRIEVE), query)
     x = torch.cat([video, cls, desc, *asks, ret], dim=1)
     lc, ld, la, lr = cls.shape[1], desc.shape[1], asks[0].shape[1], ret.shape[1]
+    # Describe, then answer: each ask segment also reads the caption segment (the runtime's `ask`
+    # describes the clip first), so a question like "which digit moves left ?" can be answered
+    # from the words that bind digits to motions, not only from the video. Never its padding.
     segments = [(n, VIDEO, [0]), (lc, TEXT, [0, 1]), (ld, TEXT, [0, 2])]
-    segments += [(la, TEXT, [0, 3 + q]) for q in range(questions)] + [(lr, TEXT, [3 + questions])]
+    segments += [(la, TEXT, [0, 2, 3 + q]) for q in range(questions)] + [(lr, TEXT, [3 + questions])]
+    caption_real = torch.cat([torch.ones(b, 1, dtype=torch.bool), cap_in != PAD], dim=1)
+    real = torch.ones(b, x.shape[1], dtype=torch.bool)
+    real[:, n + lc:n + lc + ld] = caption_real
     gates = gate_ids([(n, UNDERSTAND, VIDEO), (lc, CLASSIFY, TEXT), (ld, DESCRIBE, TEXT)]
                      + [(la, ASK, TEXT)] * questions + [(lr, RETRIEVE, TEXT)])
-    h = model.trunk(x, segment_mask(segments), gates)
+    h = model.trunk(x, segment_mask(segments, real), gates)
     h_cls = h[:, n]
     h_desc = h[:, n + lc:n + lc + ld]
     ask_at = n + lc + ld
     h_ask = h[:, ask_at:ask_at + la * questions].reshape(b * questions, la, -1)
     qa_target = torch.stack([target for _, target in asked], 1).flatten(0, 1)  # (B·q, la) like h_ask
-    real = torch.cat([torch.ones(b, 1, dtype=torch.bool), query != PAD], dim=1)
+    query_real = torch.cat([torch.ones(b, 1, dtype=torch.bool), query != PAD], dim=1)
     targets = locate_targets(rec, cfg)  # shared by the locate and stem losses
     return {
         "locate": locate_loss(model, h[:, :n], targets),
@@ -104,7 +111,7 @@ def understand_loss(model, rec, questions=1):
         "describe": F.cross_entropy(model.lm_logits(h_desc).flatten(0, 1).float(), cap_target.flatten(), ignore_index=IGNORE),
         "ask": F.cross_entropy(model.lm_logits(h_ask).flatten(0, 1).float(), qa_target.flatten(), ignore_index=IGNORE),
         "retrieve": contrastive_loss(model, model.video_embedding(h[:, :n]),
-                                     model.text_embedding(h[:, ask_at + la * questions:], real), matches),
+                                     model.text_embedding(h[:, ask_at + la * questions:], query_real), matches),
     }
 
 

@@ -121,6 +121,7 @@ export class UniVid {
   loseDevice(): Promise<void>;
   classify(clip: Clip): Promise<Classification>;
   describe(clip: Clip): Promise<string>;
+  /** Describes the clip, then answers with that caption in view (about the time of `describe` plus a short answer). */
   ask(clip: Clip, question: string): Promise<string>;
   generate(prompt: string, options?: GenerateOptions): Promise<Clip>;
   /** Keeps `framesIn` frames and makes `framesOut` more (they add up to `frames`; default half each). */

@@ -13,7 +13,8 @@
 //!   model's channels (RGB → luminance for the shipped grayscale model, gray → R = G = B).
 //! - **Text → tokens.** A closed word vocabulary (`data::Tokenizer`); each text segment starts with
 //!   a task token (classify, describe, ask, generate, continue, retrieve) that also acts as `<bos>`.
-//! - **One trunk, joint attention** (Transfusion): `[video | task + text]` for understanding,
+//! - **One trunk, joint attention** (Transfusion): `[video | task + text]` for understanding
+//!   (`ask` describes first and answers in `[video | describe + caption | ask + question]`),
 //!   `[task + prompt | video]` for generation. Text is causal within its segment, video is
 //!   bidirectional; `sequence.rs` states the mask property and tests it.
 //! - **Gated experts.** Each block's FFN mixes a few expert MLPs with weights from a learned table

@@ -99,19 +99,31 @@ impl UniVid {
         Ok(clip.as_channels(c.channels)?)
     }
 
-    /// Runs `[video | task + text]` and returns the hidden states of the text segment.
-    fn understand_prefix(&self, clip: &Clip, task: Task, text: &[u16]) -> (Tensor<3>, Cache, Layout) {
+    /// Runs `[video | task + text]`, or `[video | describe + caption | task + text]` given the
+    /// clip's caption, and returns the hidden states of the last segment.
+    fn understand_prefix(&self, clip: &Clip, caption: Option<&[u16]>, task: Task, text: &[u16]) -> (Tensor<3>, Cache) {
         let n = self.config.video_tokens();
-        let video = self.embed_video(&patchify(clip, &self.config), &vec![0.0; n]);
-        let layout = sequence::understand(n, task, text.len());
-        let x = Tensor::cat(vec![video, self.embed_text(Some(task), text, 0)], 1);
-        let (h, cache) = self.trunk(x, &layout, None);
-        (h.narrow(1, n, 1 + text.len()), cache, layout)
+        let mut parts = vec![self.embed_video(&patchify(clip, &self.config), &vec![0.0; n])];
+        if let Some(caption) = caption {
+            parts.push(self.embed_text(Some(Task::Describe), caption, 0));
+        }
+        parts.push(self.embed_text(Some(task), text, 0));
+        let layout = self.text_layout(caption, task, text.len());
+        let (h, cache) = self.trunk(Tensor::cat(parts, 1), &layout, None);
+        (h.narrow(1, layout.len() - (1 + text.len()), 1 + text.len()), cache)
+    }
+
+    fn text_layout(&self, caption: Option<&[u16]>, task: Task, text: usize) -> Layout {
+        let n = self.config.video_tokens();
+        match caption {
+            Some(caption) => sequence::understand_after_caption(n, caption.len(), task, text),
+            None => sequence::understand(n, task, text),
+        }
     }
 
     pub async fn classify(&self, clip: &Clip) -> Result<Classification> {
         let clip = self.model_input(clip, self.config.frames)?;
-        let (h, _, _) = self.understand_prefix(&clip, Task::Classify, &[]);
+        let (h, _) = self.understand_prefix(&clip, None, Task::Classify, &[]);
         let (digits, motions) = self.class_logits(h.squeeze_dim::<2>(1));
         let presence = read(sigmoid(digits)).await?;
         let motion = read(softmax(motions.reshape([10, 8]), 1)).await?;
@@ -120,19 +132,30 @@ impl UniVid {
 
     pub async fn describe(&self, clip: &Clip, options: DecodeOptions) -> Result<String> {
         let clip = self.model_input(clip, self.config.frames)?;
-        self.decode(&clip, Task::Describe, &[], options).await
+        let words = self.decode(&clip, None, Task::Describe, &[], options).await?;
+        Ok(Tokenizer.decode(&words))
     }
 
+    /// Describes the clip, then answers with that caption in view (the model was trained to read
+    /// it: "which digit moves left ?" is a lookup in the words it just wrote).
     pub async fn ask(&self, clip: &Clip, question: &str, options: DecodeOptions) -> Result<String> {
+        let (_, mut answers) = self.describe_and_ask(clip, &[question], options).await?;
+        Ok(answers.remove(0))
+    }
+
+    /// Describes the clip once and answers every question with that caption in view: the same
+    /// caption and answers as [`describe`](Self::describe) and [`ask`](Self::ask) one by one.
+    pub async fn describe_and_ask(&self, clip: &Clip, questions: &[&str], options: DecodeOptions) -> Result<(String, Vec<String>)> {
         let clip = self.model_input(clip, self.config.frames)?;
-        let mut question_ids = Tokenizer.encode(question)?;
-        if question_ids.last() != Tokenizer.id("?").as_ref() {
-            question_ids.push(Tokenizer.id("?").expect("'?' is a word"));
+        let questions = questions.iter().map(|q| question_tokens(q, self.config.text_len)).collect::<Result<Vec<_>>>()?;
+        let mut caption = self.decode(&clip, None, Task::Describe, &[], options).await?;
+        let said = Tokenizer.decode(&caption);
+        caption.push(EOS_TOKEN); // as in training, where the caption segment ends with <eos>
+        let mut answers = Vec::with_capacity(questions.len());
+        for question in &questions {
+            answers.push(Tokenizer.decode(&self.decode(&clip, Some(&caption), Task::Ask, question, options).await?));
         }
-        if question_ids.len() + 4 > self.config.text_len {
-            return Err(ModelError::Input("the question leaves no room for an answer".into()));
-        }
-        self.decode(&clip, Task::Ask, &question_ids, options).await
+        Ok((said, answers))
     }
 
     /// The clip's retrieval vector (unit length, `embed_dim` values): the mean of its encoded
@@ -178,10 +201,11 @@ impl UniVid {
         read(self.text_embedding(h)).await
     }
 
-    /// Autoregressive decoding after `prefix` (a question, or nothing), until `<eos>`.
-    async fn decode(&self, clip: &Clip, task: Task, prefix: &[u16], options: DecodeOptions) -> Result<String> {
+    /// Autoregressive decoding after `prefix` (a question, or nothing), until `<eos>`: the new
+    /// words' ids.
+    async fn decode(&self, clip: &Clip, caption: Option<&[u16]>, task: Task, prefix: &[u16], options: DecodeOptions) -> Result<Vec<u16>> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed);
-        let (mut h, mut cache, _) = self.understand_prefix(clip, task, prefix);
+        let (mut h, mut cache) = self.understand_prefix(clip, caption, task, prefix);
         let mut text = prefix.to_vec();
         // The segment has `text_len - 1` positions: the task token and at most 30 words + <eos>.
         while 1 + text.len() < self.config.text_len - 1 {
@@ -193,15 +217,15 @@ impl UniVid {
             }
             text.push(next);
             if options.reencode {
-                h = self.understand_prefix(clip, task, &text).0;
+                h = self.understand_prefix(clip, caption, task, &text).0;
             } else {
-                let layout = sequence::understand(self.config.video_tokens(), task, text.len());
+                let layout = self.text_layout(caption, task, text.len());
                 let x = self.embed_text(None, &[next], text.len());
                 let (h_new, c) = self.trunk(x, &layout, Some(&cache));
                 (h, cache) = (h_new, c);
             }
         }
-        Ok(Tokenizer.decode(&text[prefix.len()..]))
+        Ok(text.split_off(prefix.len()))
     }
 
     /// Text → video by rectified flow: Euler steps from noise (t = 1) to data (t = 0).
@@ -343,6 +367,19 @@ fn euler(x: &mut [f32], velocity: &[f32], dt: f32) {
     for (xi, vi) in x.iter_mut().zip(velocity) {
         *xi += dt * vi;
     }
+}
+
+/// The question's word ids, ending in "?", with room left for an answer in a `text_len` segment.
+fn question_tokens(question: &str, text_len: usize) -> Result<Vec<u16>> {
+    let mut ids = Tokenizer.encode(question)?;
+    let mark = Tokenizer.id("?").expect("'?' is a word");
+    if ids.last() != Some(&mark) {
+        ids.push(mark);
+    }
+    if ids.len() + 4 > text_len {
+        return Err(ModelError::Input("the question leaves no room for an answer".into()));
+    }
+    Ok(ids)
 }
 
 fn pick(logits: &[f32], temperature: f32, rng: &mut impl Rng) -> u16 {

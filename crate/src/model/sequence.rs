@@ -89,6 +89,17 @@ pub fn understand(video: usize, task: Task, text: usize) -> Layout {
     layout
 }
 
+/// `[video | describe + caption | task + text]`: describe, then answer. The last segment reads
+/// the video, the clip's caption (`caption` tokens, `<eos>` included) and itself, so a question
+/// can be answered from the words that bind each digit to its motion as well as from the pixels.
+pub fn understand_after_caption(video: usize, caption: usize, task: Task, text: usize) -> Layout {
+    let mut layout = Layout::default();
+    let v = layout.push(video, Task::Understand, Modality::Video, &[0]);
+    let c = layout.push(1 + caption, Task::Describe, Modality::Text, &[v, 1]);
+    layout.push(1 + text, task, Modality::Text, &[v, c, 2]);
+    layout
+}
+
 /// `[video]` alone: the clip's encoding, as every understanding task sees it.
 pub fn video_only(video: usize) -> Layout {
     let mut layout = Layout::default();
@@ -139,6 +150,26 @@ mod tests {
                 assert_eq!(at(q, k), k < 4 || k <= q, "text query {q} key {k}");
             }
         }
+    }
+
+    #[test]
+    fn an_answer_reads_the_caption_but_the_caption_never_reads_the_question() {
+        let layout = understand_after_caption(4, 2, Task::Ask, 2);
+        let allowed = layout.allowed();
+        let l = layout.len();
+        let at = |q: usize, k: usize| allowed[q * l + k];
+        for k in 0..l {
+            for q in 0..4 {
+                assert_eq!(at(q, k), k < 4, "video query {q} key {k}");
+            }
+            for q in 4..7 {
+                assert_eq!(at(q, k), k < 4 || (4..=q).contains(&k), "caption query {q} key {k}");
+            }
+            for q in 7..l {
+                assert_eq!(at(q, k), k <= q, "question query {q} key {k}");
+            }
+        }
+        assert_eq!(layout.gate_rows(), vec![1, 1, 1, 1, 4, 4, 4, 6, 6, 6]);
     }
 
     #[test]
