@@ -23,7 +23,7 @@ fn data_code(e: &DataError) -> &'static str {
         DataError::UnknownWords { .. } => "unknown-words",
         DataError::EmptyText => "empty-text",
         DataError::TextTooLong { .. } => "text-too-long",
-        DataError::Grammar(_) => "grammar",
+        DataError::Grammar(_) | DataError::UnknownQuestion(_) => "grammar",
         DataError::Clip(_) | DataError::Decode(_) => "bad-clip",
         _ => "data",
     }

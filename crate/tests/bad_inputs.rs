@@ -218,3 +218,38 @@ fn malformed_clips_and_generation_before_its_weights_are_typed_errors() {
     assert!(matches!(err, ModelError::NotLoaded { group: "generate" }));
     still_works(&understanding);
 }
+
+/// Out-of-domain clips given to the shipped model: whatever it sees, what it says is a caption of
+/// its grammar and each answer one its question can have (before decoding kept to the grammar,
+/// noise was described as "digit 8 moves while digit 8 moves 8 while …").
+#[test]
+fn the_shipped_model_says_only_well_formed_things_about_out_of_domain_clips() {
+    use univid::data::{parse_caption, parse_question, Grammar, END_OF_SENTENCE};
+    use univid::pack::read_dir;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut loader = read_dir(&root.join("models/univid-small-int8")).expect("the shipped int8 pack");
+    let config = loader.manifest().model.clone();
+    let model = UniVid::load(config, &loader.take(&Group::ALL).unwrap(), &Device::flex()).unwrap();
+    let frame = 64 * 64;
+    let mut noise = 0x2545_f491_u32;
+    let clips: Vec<(&str, Vec<u8>)> = vec![
+        ("black", vec![0; 20 * frame]),
+        ("white", vec![255; 20 * frame]),
+        ("grey", vec![128; 20 * frame]),
+        ("noise", (0..20 * frame).map(|_| { noise ^= noise << 13; noise ^= noise >> 17; noise ^= noise << 5; (noise >> 24) as u8 }).collect()),
+        ("stripes", (0..20 * frame).map(|i| if (i % 64) / 4 % 2 == 0 { 255 } else { 0 }).collect()),
+    ];
+    let questions = ["which digit moves left ?", "where does digit 3 end up ?", "how many digits are there ?"];
+    for (name, pixels) in clips {
+        let clip = Clip::new(20, 64, 64, pixels).unwrap();
+        let (caption, answers) = block(model.describe_and_ask(&clip, &questions, DecodeOptions::default())).unwrap();
+        parse_caption(&caption).unwrap_or_else(|e| panic!("{name}: \"{caption}\" does not parse: {e}"));
+        for (question, answer) in questions.iter().zip(&answers) {
+            let grammar = Grammar::Answer(parse_question(question).unwrap().kind);
+            let words: Vec<&str> = answer.split(' ').collect();
+            let allowed = (0..words.len()).all(|i| grammar.next_words(&words[..i]).contains(&words[i]))
+                && grammar.next_words(&words).contains(&END_OF_SENTENCE);
+            assert!(allowed, "{name}: \"{answer}\" is not an answer to \"{question}\"");
+        }
+    }
+}

@@ -1,9 +1,9 @@
 //! End-to-end pipeline checks on the tiny config with seeded random weights (flex backend).
 
 use burn::tensor::Device;
-use univid::data::Clip;
+use univid::data::{answer_from_caption, parse_caption, parse_question, Clip, DataError, Grammar, END_OF_SENTENCE};
 use std::ops::ControlFlow;
-use univid::model::{no_progress, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
+use univid::model::{no_progress, AnswerSource, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
 
 fn tiny() -> UniVid {
     let config = ModelConfig::tiny();
@@ -26,7 +26,7 @@ fn classify_returns_probabilities() {
 #[test]
 fn kv_cache_and_reencode_decode_the_same_words() {
     let model = tiny();
-    let sampled = DecodeOptions { temperature: 1.0, seed: 3, reencode: false };
+    let sampled = DecodeOptions { temperature: 1.0, seed: 3, ..DecodeOptions::default() };
     let cached = pollster::block_on(model.describe(&clip(1), sampled)).unwrap();
     let reencoded =
         pollster::block_on(model.describe(&clip(1), DecodeOptions { reencode: true, ..sampled })).unwrap();
@@ -37,7 +37,7 @@ fn kv_cache_and_reencode_decode_the_same_words() {
 #[test]
 fn answers_after_the_caption_match_one_by_one_cached_or_reencoded() {
     let model = tiny();
-    let sampled = DecodeOptions { temperature: 1.0, seed: 3, reencode: false };
+    let sampled = DecodeOptions { temperature: 1.0, seed: 3, ..DecodeOptions::default() };
     let questions = ["which digits are there ?", "where does digit 3 start ?"];
     let (caption, answers) = pollster::block_on(model.describe_and_ask(&clip(2), &questions, sampled)).unwrap();
     let reencode = DecodeOptions { reencode: true, ..sampled };
@@ -48,6 +48,47 @@ fn answers_after_the_caption_match_one_by_one_cached_or_reencoded() {
         assert_eq!(&pollster::block_on(model.ask(&clip(2), question, sampled)).unwrap(), answer);
     }
     assert!(answers.iter().all(|a| !a.is_empty()));
+}
+
+/// Whether `grammar` accepts the whole of `text`, word by word.
+fn in_grammar(grammar: Grammar, text: &str) -> bool {
+    let words: Vec<&str> = text.split(' ').collect();
+    (0..words.len()).all(|i| grammar.next_words(&words[..i]).contains(&words[i]))
+        && grammar.next_words(&words).contains(&END_OF_SENTENCE)
+}
+
+#[test]
+fn untrained_weights_still_write_only_well_formed_captions_and_answers() {
+    // Random weights would write word salad; the grammar-constrained decoder cannot.
+    let model = tiny();
+    let questions = ["which digits are there ?", "how many digits are there ?", "which way does digit 3 move ?",
+        "which digit moves up and to the left ?", "where does digit 7 end up ?", "where does digit 0 start ?", "is there a digit 4 ?"];
+    for seed in 0..6u64 {
+        let input = if seed % 2 == 0 { clip(seed as u8) } else { Clip::black(20, 64, 64) };
+        let sampled = DecodeOptions { temperature: 1.0, seed, answers: AnswerSource::Model, ..DecodeOptions::default() };
+        let (caption, answers) = pollster::block_on(model.describe_and_ask(&input, &questions, sampled)).unwrap();
+        let pairs = parse_caption(&caption).unwrap_or_else(|e| panic!("{caption}: {e}"));
+        let (_, from_caption) = pollster::block_on(model.describe_and_ask(&input, &questions, DecodeOptions { answers: AnswerSource::Caption, ..sampled })).unwrap();
+        for ((question, answer), derived) in questions.iter().zip(&answers).zip(&from_caption) {
+            let parsed = parse_question(question).unwrap();
+            assert!(in_grammar(Grammar::Answer(parsed.kind), answer), "{question} {answer}");
+            match answer_from_caption(&parsed, &pairs) {
+                Some(expected) => assert_eq!(derived, &expected, "{question} after {caption}"),
+                None => assert_eq!(derived, answer, "{question}: the model answers what a caption cannot"),
+            }
+        }
+    }
+}
+
+#[test]
+fn questions_outside_the_templates_are_refused_by_name() {
+    let err = pollster::block_on(model_ask(&tiny(), "which digit is there ?")).unwrap_err();
+    assert!(matches!(err, ModelError::Data(DataError::UnknownQuestion(_))), "{err}");
+    assert!(err.to_string().contains("which digits are there ?"), "lists what it answers: {err}");
+}
+
+async fn model_ask(model: &UniVid, question: &str) -> Result<String, ModelError> {
+    model.ask(&clip(0), question, DecodeOptions::default()).await
 }
 
 #[test]

@@ -120,8 +120,14 @@ export class UniVid {
    * rejects with DEVICE_LOST, then the model has reloaded itself on the CPU. */
   loseDevice(): Promise<void>;
   classify(clip: Clip): Promise<Classification>;
+  /** A caption that always follows the caption grammar (decoding cannot leave it), e.g.
+   * `digit 3 moves up while digit 7 moves left`. */
   describe(clip: Clip): Promise<string>;
-  /** Describes the clip, then answers with that caption in view (about the time of `describe` plus a short answer). */
+  /** Describes the clip, then answers one of the 7 question templates (which digits are there ?,
+   * how many digits are there ?, which way does digit D move ?, which digit moves M ?, where does
+   * digit D start ?, where does digit D end up ?, is there a digit D ?): read from that caption
+   * where it holds the answer, decoded by the model with the caption in view otherwise; always one
+   * of the answers the question can have. Other questions reject with BAD_INPUT (detail `grammar`). */
   ask(clip: Clip, question: string): Promise<string>;
   generate(prompt: string, options?: GenerateOptions): Promise<Clip>;
   /** Keeps `framesIn` frames and makes `framesOut` more (they add up to `frames`; default half each). */

@@ -15,6 +15,8 @@ pub enum DataError {
     TextTooLong { len: usize, max: usize },
     #[error("not a sentence of the caption grammar: {0}")]
     Grammar(String),
+    #[error("not a question the model knows: \"{0}\". It answers: which digits are there ? · how many digits are there ? · which way does digit D move ? · which digit moves M ? · where does digit D start ? · where does digit D end up ? · is there a digit D ?")]
+    UnknownQuestion(String),
     #[error("invalid clip: {0}")]
     Clip(String),
     #[error("cannot decode image data: {0}")]

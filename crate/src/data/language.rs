@@ -25,6 +25,8 @@ pub const BOS: Token = 1;
 pub const EOS: Token = 2;
 /// Longest token sequence (with `<bos>` and `<eos>`) any caption, prompt or Q+A takes.
 pub const MAX_TEXT_TOKENS: usize = 32;
+/// Most digits a clip holds, so a caption names (and "how many" counts up to "three").
+pub const MAX_DIGITS: usize = 3;
 
 /// The eight compass directions, counter-clockwise from "right" (ids 0–7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,6 +87,8 @@ pub enum Place {
 }
 
 impl Place {
+    pub const ALL: [Place; 4] = [Place::TopLeft, Place::TopRight, Place::BottomLeft, Place::BottomRight];
+
     pub fn of_centre(x: f32, y: f32, side: f32) -> Self {
         match (y < side / 2.0, x < side / 2.0) {
             (true, true) => Place::TopLeft,
@@ -129,7 +133,7 @@ impl QuestionKind {
 }
 
 /// "3", "3 and 7", "1 , 4 and 9".
-fn list(items: &[String]) -> String {
+pub(super) fn list(items: &[String]) -> String {
     match items {
         [] => "none".into(),
         [one] => one.clone(),
@@ -186,7 +190,7 @@ pub fn parse_caption(text: &str) -> Result<Vec<(u8, Motion)>> {
     }
 }
 
-fn number_word(n: usize) -> &'static str {
+pub(super) fn number_word(n: usize) -> &'static str {
     ["none", "one", "two", "three"][n.min(3)]
 }
 
@@ -256,7 +260,7 @@ impl Tokenizer {
     }
 
     /// Lower-cases and splits on white space, detaching `,` and `?`.
-    fn split(text: &str) -> Vec<&str> {
+    pub(super) fn split(text: &str) -> Vec<&str> {
         text.split_whitespace()
             .flat_map(|word| word.split_inclusive([',', '?']))
             .flat_map(|word| match word.strip_suffix([',', '?']) {

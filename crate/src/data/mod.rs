@@ -7,6 +7,7 @@
 mod clip;
 mod digits;
 mod error;
+mod grammar;
 mod language;
 mod records;
 mod vtt;
@@ -15,9 +16,10 @@ mod world;
 pub use clip::Clip;
 pub use digits::{Digits, Split, DIGIT_SIDE};
 pub use error::{DataError, Result};
+pub use grammar::{answer_from_caption, parse_question, Grammar, Question, END as END_OF_SENTENCE};
 pub use language::{
     parse_caption, EOS as EOS_TOKEN,
-    caption, question_answer, Motion, Place, QuestionKind, Token, Tokenizer, MAX_TEXT_TOKENS,
+    caption, question_answer, Motion, Place, QuestionKind, Token, Tokenizer, MAX_DIGITS, MAX_TEXT_TOKENS,
 };
 pub use records::{write_record, RecordLayout};
 pub use vtt::{webvtt, Cue};

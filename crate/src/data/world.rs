@@ -14,7 +14,7 @@
 use super::clip::Clip;
 use super::digits::{Digits, Split, DIGIT_SIDE};
 use super::error::{DataError, Result};
-use super::language::{Motion, Place};
+use super::language::{Motion, Place, MAX_DIGITS};
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -64,8 +64,8 @@ impl WorldConfig {
         if self.frames == 0 || self.frames > 1000 {
             return bad(format!("frames must be 1..=1000, got {}", self.frames));
         }
-        if self.min_digits == 0 || self.min_digits > self.max_digits || self.max_digits > 3 {
-            return bad(format!("digits must satisfy 1 <= min <= max <= 3, got {}..={}", self.min_digits, self.max_digits));
+        if self.min_digits == 0 || self.min_digits > self.max_digits || self.max_digits > MAX_DIGITS {
+            return bad(format!("digits must satisfy 1 <= min <= max <= {MAX_DIGITS}, got {}..={}", self.min_digits, self.max_digits));
         }
         if !(self.speed.is_finite() && self.speed >= 0.0 && self.speed <= 1.0) {
             return bad(format!("speed must be in [0, 1], got {}", self.speed));

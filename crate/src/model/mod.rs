@@ -57,7 +57,7 @@ pub use config::{gate_row, Modality, ModelConfig, Prediction, Task, TASKS};
 pub use error::{ModelError, Result};
 #[cfg(target_arch = "wasm32")]
 pub(crate) use pipelines::read;
-pub use pipelines::{no_progress, rank_by_similarity, Classification, DecodeOptions, DigitGuess, GenerateOptions, OnStep, MAX_STEPS};
+pub use pipelines::{no_progress, rank_by_similarity, AnswerSource, Classification, DecodeOptions, DigitGuess, GenerateOptions, OnStep, MAX_STEPS};
 pub use probe::{probe_clip, probe_difference, run_probe, Probe, PROBE_SEED};
 pub use sequence::Layout;
 pub use univid::UniVid;
