@@ -39,6 +39,13 @@ impl Grammar {
         next.dedup();
         next
     }
+
+    /// Whether `text` (words separated by single spaces, as the decoder writes them) is a whole
+    /// sentence of this grammar.
+    pub fn accepts(self, text: &str) -> bool {
+        let words: Vec<&str> = text.split(' ').collect();
+        (0..words.len()).all(|i| self.next_words(&words[..i]).contains(&words[i])) && self.next_words(&words).contains(&END)
+    }
 }
 
 /// Every answer a question of `kind` can have.
@@ -188,12 +195,6 @@ mod tests {
     use crate::data::{Split, WorldConfig};
     use rand::{Rng, SeedableRng};
 
-    /// Whether `grammar` accepts the whole of `text`, word by word.
-    fn accepts(grammar: Grammar, text: &str) -> bool {
-        let words: Vec<&str> = text.split(' ').collect();
-        (0..words.len()).all(|i| grammar.next_words(&words[..i]).contains(&words[i])) && grammar.next_words(&words).contains(&END)
-    }
-
     /// A random sentence of `grammar`: a decoder that may pick any allowed word.
     fn random_sentence(grammar: Grammar, rng: &mut impl Rng) -> String {
         let mut said: Vec<&str> = Vec::new();
@@ -214,7 +215,7 @@ mod tests {
         let w = world(WorldConfig { min_digits: 1, max_digits: 3, ..WorldConfig::standard() });
         for i in 0..300 {
             let (_, truth) = w.clip(Split::Train, 5, i);
-            assert!(accepts(Grammar::Caption, &caption(&truth)), "{}", caption(&truth));
+            assert!(Grammar::Caption.accepts(&caption(&truth)), "{}", caption(&truth));
         }
     }
 
@@ -237,7 +238,7 @@ mod tests {
         for text in ["digit 3 moves", "digit 3 moves up digit", "digit 7 moves up while digit 3 moves left",
             "digit 1 moves up , digit 2 moves left", "digit 1 moves up while digit 2 moves up while digit 3 moves up",
             "digit 3 moves up and", "digit 9 moves up while digit 9 moves left"] {
-            assert!(!accepts(Grammar::Caption, text), "{text}");
+            assert!(!Grammar::Caption.accepts(text), "{text}");
         }
         assert_eq!(Grammar::Caption.next_words(&["digit", "9", "moves", "up"]), vec![END, "and"]);
         assert!(Grammar::Caption.next_words(&["moves"]).is_empty());
@@ -251,13 +252,13 @@ mod tests {
             let (_, truth) = w.clip(Split::Test, 3, i);
             for kind in QuestionKind::ALL {
                 let (question, answer) = question_answer(kind, &truth, &mut rng);
-                assert!(accepts(Grammar::Answer(kind), &answer), "{question} {answer}");
+                assert!(Grammar::Answer(kind).accepts(&answer), "{question} {answer}");
                 let sentence = random_sentence(Grammar::Answer(kind), &mut rng);
                 assert!(answers(kind).contains(&sentence), "{sentence}");
             }
         }
-        assert!(!accepts(Grammar::Answer(QuestionKind::IsThere), "yes yes"));
-        assert!(!accepts(Grammar::Answer(QuestionKind::WhichDigits), "7 and 3"));
+        assert!(!Grammar::Answer(QuestionKind::IsThere).accepts("yes yes"));
+        assert!(!Grammar::Answer(QuestionKind::WhichDigits).accepts("7 and 3"));
     }
 
     #[test]
