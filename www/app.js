@@ -217,6 +217,7 @@ async function continueClip() {
     const continued = await model.continue(clip, {
       framesIn, steps: Number($('continue-steps').value),
       onStep: (step, steps) => { $('continue-status').textContent = `Step ${step} of ${steps}`; },
+      onPreview: (estimate) => play($('continued'), estimate),
     });
     play($('continue-truth'), clip);
     play($('continued'), continued);
@@ -264,6 +265,7 @@ $('generate-form').addEventListener('submit', async (event) => {
     const generated = await model.generate($('prompt').value, {
       steps: Number($('steps').value), seed: Number($('seed').value),
       onStep: (step, steps) => { $('generate-status').textContent = `Step ${step} of ${steps}`; },
+      onPreview: (estimate) => play($('generated'), estimate),
     });
     play($('generated'), generated);
     await offerGif(generated, $('prompt').value);

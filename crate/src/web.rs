@@ -2,7 +2,7 @@
 //! side (`www/`) drives loops, progress and cancellation.
 
 use crate::data::{caption, Clip, DataError, Digits, Split, Tokenizer, World, WorldConfig};
-use crate::model::{gaussian, run_probe, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
+use crate::model::{gaussian, run_probe, DecodeOptions, GenerateOptions, ModelConfig, ModelError, Progress, UniVid, Weights};
 use crate::pack::{Group, Loader, Manifest, PackError};
 use burn::tensor::Device;
 use std::cell::{Cell, RefCell};
@@ -325,34 +325,41 @@ impl Engine {
         self.model()?.embed_query(&query).await.map_err(model_error)
     }
 
-    /// Text → video; `on_step(step, steps)` is called after every Euler step.
-    pub async fn generate(&self, prompt: String, steps: usize, guidance: f32, seed: u32, on_step: Option<js_sys::Function>) -> Result<Vec<u8>, JsValue> {
+    /// Text → video; `on_step(step, steps, preview)` is called after every Euler step, with the
+    /// step's clean-sample estimate (pixels) when `preview` is true.
+    pub async fn generate(&self, prompt: String, steps: usize, guidance: f32, seed: u32, preview: bool, on_step: Option<js_sys::Function>) -> Result<Vec<u8>, JsValue> {
         let model = self.model()?;
         let options = GenerateOptions { steps, guidance, seed: seed as u64 };
-        let mut report = progress(on_step);
+        let mut report = progress(on_step, preview);
         let clip = model.generate(&prompt, options, &mut report).await.map_err(model_error)?;
         Ok(clip.pixels)
     }
 
     /// Keeps the first `frames_in` frames of `pixels` and generates the rest.
     #[wasm_bindgen(js_name = continueClip)]
-    pub async fn continue_clip(&self, pixels: Vec<u8>, frames_in: usize, steps: usize, seed: u32, on_step: Option<js_sys::Function>) -> Result<Vec<u8>, JsValue> {
+    pub async fn continue_clip(&self, pixels: Vec<u8>, frames_in: usize, steps: usize, seed: u32, preview: bool, on_step: Option<js_sys::Function>) -> Result<Vec<u8>, JsValue> {
         let model = self.model()?;
         let size = model.config.size;
         let frames = pixels.len() / (size * size * model.config.channels);
         let clip = self.clip(pixels, frames)?;
         let options = GenerateOptions { steps, guidance: 1.0, seed: seed as u64 };
-        let mut report = progress(on_step);
+        let mut report = progress(on_step, preview);
         let out = model.continue_clip(&clip, frames_in, options, &mut report).await.map_err(model_error)?;
         Ok(out.pixels)
     }
 }
 
-/// `on_step(step, steps)` after every Euler step; returning `false` stops the generation (it then
-/// rejects with code `cancelled`). A throwing callback does not stop it.
-fn progress(on_step: Option<js_sys::Function>) -> impl FnMut(usize, usize) -> ControlFlow<()> {
-    move |step, steps| {
-        let verdict = on_step.as_ref().and_then(|f| f.call2(&JsValue::NULL, &JsValue::from(step as u32), &JsValue::from(steps as u32)).ok());
+/// `on_step(step, steps, preview)` after every Euler step (`preview`: the step's clean-sample
+/// estimate as pixels when asked for, else undefined); returning `false` stops the generation (it
+/// then rejects with code `cancelled`). A throwing callback does not stop it.
+fn progress(on_step: Option<js_sys::Function>, preview: bool) -> impl FnMut(Progress<'_>) -> ControlFlow<()> {
+    move |p| {
+        let pixels = match preview {
+            true => JsValue::from(js_sys::Uint8Array::from((p.estimate)().pixels.as_slice())),
+            false => JsValue::UNDEFINED,
+        };
+        let (step, steps) = (JsValue::from(p.step as u32), JsValue::from(p.steps as u32));
+        let verdict = on_step.as_ref().and_then(|f| f.call3(&JsValue::NULL, &step, &steps, &pixels).ok());
         match verdict {
             Some(v) if v == JsValue::FALSE => ControlFlow::Break(()),
             _ => ControlFlow::Continue(()),
@@ -382,8 +389,8 @@ pub fn tokenize(text: &str) -> Result<Vec<u16>, JsValue> {
     Tokenizer.encode(text).map_err(|e| typed_error(data_code(&e), &e.to_string()))
 }
 
-/// The standard-normal values a generation with `seed` starts from (`n` of them, in token order:
-/// video tokens × tubelet values), so that another runtime can start from the same point.
+/// The standard-normal values a generation with `seed` starts from (`n` of them, in the sampler's
+/// layout: frames × channels × rows × columns), so that another runtime can start from the same point.
 #[wasm_bindgen(js_name = generationNoise)]
 pub fn generation_noise(seed: u32, n: usize) -> Result<Vec<f32>, JsValue> {
     const MAX_VALUES: usize = 1 << 26; // 256 MiB of f32: far above any config's clip

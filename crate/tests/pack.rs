@@ -41,7 +41,7 @@ fn the_shipped_int8_pack_loads_and_matches_its_source() {
     use univid::data::{Digits, Split, World, WorldConfig};
     use univid::model::UniVid;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut loader = read_dir(&root.join("models/univid-small-int8")).expect("run `univid pack` (see models/univid-small/CARD.md)");
+    let mut loader = read_dir(&root.join("models/univid-small-int8")).expect("make the pack with scripts/pack-shipped");
     let config = loader.manifest().model.clone();
     let device = Device::flex();
     let packed = UniVid::load(config.clone(), &loader.take(&Group::ALL).unwrap(), &device).unwrap();

@@ -1,6 +1,6 @@
 //! Parity with the PyTorch training twin (llm.c's test_gpt2 pattern): the same tiny random weights
 //! and inputs through `scripts/trainer/parity.py` and through burn must give the same classify
-//! logits, word logits and flow velocities, within `TOLERANCE`.
+//! logits, word logits and the video decoder's estimates, within `TOLERANCE`.
 //!
 //! Needs python3 with torch + safetensors (installed by scripts/setup); fails with that hint.
 
@@ -18,7 +18,7 @@ fn fixture(name: &str, file: &SafeTensors) -> Vec<f32> {
     view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
-fn read(t: Tensor<3>) -> Vec<f32> {
+fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     pollster::block_on(t.into_data_async()).unwrap().try_into_vec::<f32>().unwrap()
 }
 
@@ -76,8 +76,8 @@ fn matches_the_twin(config: ModelConfig) {
     ], 1);
     let (h, _) = model.trunk(x, &layout, None);
     let (digits, motions) = model.class_logits(h.clone().narrow(1, n, 1).squeeze_dim::<2>(1));
-    assert_close("digit logits", &read(digits.unsqueeze_dim(0)), &fixture("digit_logits", &file));
-    assert_close("motion logits", &read(motions.unsqueeze_dim(0)), &fixture("motion_logits", &file));
+    assert_close("digit logits", &read(digits), &fixture("digit_logits", &file));
+    assert_close("motion logits", &read(motions), &fixture("motion_logits", &file));
     let describe = model.lm_logits(h.narrow(1, n + 1, 1 + words.len()));
     assert_close("describe logits", &read(describe), &fixture("describe_logits", &file));
 
@@ -100,25 +100,16 @@ fn matches_the_twin(config: ModelConfig) {
     let ask = model.lm_logits(h.narrow(1, n + 2 + caption.len(), 1 + question.len()));
     assert_close("ask logits (caption in view)", &read(ask), &fixture("ask_logits", &file));
 
+    // The video decoder's estimate, text → video from noise and continuation with the first half
+    // of the frames clean (anchored on the last of them), channel-first frames in both.
     let t = 0.7;
-    let mut layout = Layout::default();
-    layout.push(1 + words.len(), Task::Generate, Modality::Text, &[0]);
-    layout.push(n, Task::Generate, Modality::Video, &[0, 1]);
-    let x = Tensor::cat(vec![model.embed_text(Some(Task::Generate), &words, 0), model.embed_video(&noise, &vec![t; n])], 1);
-    let (h, _) = model.trunk(x, &layout, None);
-    let velocity = model.velocity(h.narrow(1, 1 + words.len(), n)).unwrap();
-    assert_close("generate velocity", &read(velocity), &fixture("generate_velocity", &file));
-
-    let p = config.patch_dim();
-    let mut mixed = patches[..n / 2 * p].to_vec();
-    mixed.extend_from_slice(&noise[n / 2 * p..]);
-    let times: Vec<f32> = (0..n).map(|i| if i < n / 2 { 0.0 } else { t }).collect();
-    let mut layout = Layout::default();
-    layout.push(1, Task::Continue, Modality::Text, &[0]);
-    layout.push(n, Task::Continue, Modality::Video, &[0, 1]);
-    let x = Tensor::cat(vec![model.embed_text(Some(Task::Continue), &[], 0), model.embed_video(&mixed, &times)], 1);
-    let (h, _) = model.trunk(x, &layout, None);
-    assert_close("continue velocity", &read(model.velocity(h.narrow(1, 1, n)).unwrap()), &fixture("continue_velocity", &file));
+    let estimate = model.video_estimate(Task::Generate, &words, &noise, t, None).unwrap();
+    assert_close("generate estimate", &read(estimate), &fixture("generate_head", &file));
+    let half = config.frames / 2;
+    let mut mixed = univid::model::clip_to_frames(&clip, &config);
+    mixed[half * config.frame_values()..].copy_from_slice(&noise[half * config.frame_values()..]);
+    let estimate = model.video_estimate(Task::Continue, &[], &mixed, t, Some(half - 1)).unwrap();
+    assert_close("continue estimate", &read(estimate), &fixture("continue_head", &file));
 
     let video_embedding = pollster::block_on(model.embed_clip(&clip)).unwrap();
     assert_close("video embedding", &video_embedding, &fixture("video_embedding", &file));

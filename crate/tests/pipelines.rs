@@ -3,7 +3,7 @@
 use burn::tensor::Device;
 use univid::data::{answer_from_caption, parse_caption, parse_question, Clip, DataError, Grammar};
 use std::ops::ControlFlow;
-use univid::model::{no_progress, AnswerSource, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
+use univid::model::{no_progress, AnswerSource, DecodeOptions, GenerateOptions, ModelConfig, ModelError, Progress, UniVid, Weights};
 
 fn tiny() -> UniVid {
     let config = ModelConfig::tiny();
@@ -88,15 +88,19 @@ async fn model_ask(model: &UniVid, question: &str) -> Result<String, ModelError>
 fn generation_is_deterministic_per_seed() {
     let model = tiny();
     let options = GenerateOptions { steps: 2, guidance: 2.0, seed: 5 };
-    let mut steps = Vec::new();
-    let a = pollster::block_on(model.generate("digit 3 moves left", options, &mut |s, n| {
-        steps.push((s, n));
+    let (mut steps, mut previews) = (Vec::new(), Vec::new());
+    let a = pollster::block_on(model.generate("digit 3 moves left", options, &mut |p| {
+        steps.push((p.step, p.steps));
+        previews.push((p.estimate)());
         ControlFlow::Continue(())
     }))
     .unwrap();
     let b = pollster::block_on(model.generate("digit 3 moves left", options, &mut no_progress)).unwrap();
     let c = pollster::block_on(model.generate("digit 3 moves left", GenerateOptions { seed: 6, ..options }, &mut no_progress)).unwrap();
     assert_eq!(steps, vec![(1, 2), (2, 2)]);
+    // The last Euler step lands on its clean-sample estimate: the preview ends at the result.
+    assert_eq!(previews.last(), Some(&a));
+    assert_ne!(previews[0], a, "the first preview is an earlier estimate");
     assert_eq!(a, b);
     assert_ne!(a, c);
     assert_eq!((a.frames, a.height, a.width), (20, 64, 64));
@@ -180,14 +184,14 @@ fn a_generation_stops_when_its_progress_callback_says_so() {
     let model = tiny();
     let options = GenerateOptions { steps: 5, guidance: 1.0, seed: 0 };
     let mut seen = 0;
-    let mut stop_after_two = |step: usize, _| {
-        seen = step;
-        if step == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    let mut stop_after_two = |p: Progress<'_>| {
+        seen = p.step;
+        if p.step == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     };
     let err = pollster::block_on(model.generate("digit 3 moves left", options, &mut stop_after_two)).unwrap_err();
     assert!(matches!(err, ModelError::Cancelled { step: 2, steps: 5 }), "{err}");
     assert_eq!(seen, 2, "no step ran after the stop");
-    let err = pollster::block_on(model.continue_clip(&clip(0), 10, options, &mut |_, _| ControlFlow::Break(()))).unwrap_err();
+    let err = pollster::block_on(model.continue_clip(&clip(0), 10, options, &mut |_| ControlFlow::Break(()))).unwrap_err();
     assert!(matches!(err, ModelError::Cancelled { step: 1, .. }));
     assert!(pollster::block_on(model.generate("digit 3 moves left", options, &mut no_progress)).is_ok(), "still usable");
 }

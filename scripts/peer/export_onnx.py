@@ -4,10 +4,10 @@ same safetensors weights the Rust runtime loads, through the PyTorch twin:
   classify.onnx       pixels (1, 20, 64, 64) float in 0..255 -> digit_logits (1, 10),
                       motion_logits (1, 80): the `[video | classify]` sequence of `UniVid::classify`.
   generate-step.onnx  words (1, 30) int64 (the prompt's token ids, then 0 = <pad>; padded keys are
-                      masked, so this equals the unpadded sequence), x (1, N, P) noisy tubelets,
-                      t (1,) flow time -> head
-                      (1, N, P): one pass of text->video's `[generate + words | x_t]` sequence (the
-                      video head's raw output, a clean-sample estimate for `prediction: sample`).
+                      masked, so this equals the unpadded sequence), x (1, T, C, H, W) noisy
+                      frames, t (1,) flow time -> head (1, T, C, H, W): one pass of text->video's
+                      `[generate + words | cells of x_t]` sequence (the video decoder's clean-sample
+                      estimate).
   classify-int8.onnx  the same, dynamically quantised by onnxruntime (int8 weights, MatMulInteger).
   describe-prefill.onnx  pixels -> logits (1, V) of the first word, cache (layers, 2, 1, heads,
                       N + 1, head_dim): the keys and values of `[video | describe]`.
@@ -69,7 +69,8 @@ class GenerateStep(torch.nn.Module):
         self.model = model
 
     def forward(self, words, x, t):
-        return generate_head(self.model, words, x, t.expand(x.shape[:2]))
+        video = x.permute(0, 1, 3, 4, 2)  # channel-first frames, as the runtime's sampler holds them
+        return generate_head(self.model, words, video, t.expand(x.shape[:2])).permute(0, 1, 4, 2, 3)
 
 
 def trunk_with_cache(model, x, mask, gates, past=None):
@@ -175,7 +176,7 @@ def main(model_dir, out_dir):
            ["pixels"], ["digit_logits", "motion_logits"])
     words = torch.zeros(1, cfg.text_len - 2, dtype=torch.long)  # as in training: up to 30 words, padded
     words[0, :4] = torch.tensor([3, 6, 14, 17])
-    x = torch.zeros(1, cfg.video_tokens, cfg.patch_dim)
+    x = torch.zeros(1, cfg.frames, cfg.channels, cfg.size, cfg.size)
     export(GenerateStep(model).eval(), (words, x, torch.ones(1)), os.path.join(out_dir, "generate-step.onnx"),
            ["words", "x", "t"], ["head"])
     export(DescribePrefill(model).eval(), (example,), os.path.join(out_dir, "describe-prefill.onnx"),

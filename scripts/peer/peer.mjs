@@ -43,15 +43,13 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   const { median: timed, maxAbsDiff } = await import('/scripts/peer/ops.js');
   const median = (call) => timed(call, runs, 1); // one warm-up call, as in scripts/bench.mjs
   const probabilities = (out) => Array.from(out.digit_logits.data).map((x) => 1 / (1 + Math.exp(-x)));
-  // Clean-sample tubelets (N·P, token order t,h,w; values t,y,x) -> 8-bit frames, as our sampler does.
-  const toPixels = (tokens, m) => {
-    const [tt, th, gh] = [m.tubelet_t, m.tubelet_hw, m.size / m.tubelet_hw];
-    const out = new Uint8Array(m.frames * m.size * m.size);
-    tokens.forEach((v, k) => {
-      const [token, value] = [Math.floor(k / (tt * th * th)), k % (tt * th * th)];
-      const [gt, h, w] = [Math.floor(token / (gh * gh)), Math.floor(token / gh) % gh, token % gh];
-      const [a, b, c] = [Math.floor(value / (th * th)), Math.floor(value / th) % th, value % th];
-      out[((gt * tt + a) * m.size + h * th + b) * m.size + w * th + c] = Math.round((Math.min(1, Math.max(-1, v)) + 1) * 127.5);
+  // Clean-sample frames (T, C, H, W, channel-first) -> 8-bit interleaved pixels, as our sampler does.
+  const toPixels = (values, m) => {
+    const [c, plane] = [m.channels, m.size * m.size];
+    const out = new Uint8Array(m.frames * plane * c);
+    values.forEach((v, k) => {
+      const [frame, channel, pixel] = [Math.floor(k / (c * plane)), Math.floor(k / plane) % c, k % plane];
+      out[(frame * plane + pixel) * c + channel] = Math.round((Math.min(1, Math.max(-1, v)) + 1) * 127.5);
     });
     return out;
   };
@@ -85,11 +83,10 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   const pixels = new ort.Tensor('float32', Float32Array.from(sample.pixels), [1, sample.frames, sample.size, sample.size]);
   const ids = new BigInt64Array(config.text_len - 2);
   Array.from(tokenize(sample.caption)).forEach((id, i) => { ids[i] = BigInt(id); });
-  const n = (config.frames / config.tubelet_t) * (config.size / config.tubelet_hw) ** 2;
-  const p = config.tubelet_t * config.tubelet_hw ** 2 * config.channels;
+  const frame = [config.channels, config.size, config.size];
   const stepInputs = {
     words: new ort.Tensor('int64', ids, [1, ids.length]),
-    x: new ort.Tensor('float32', generationNoise(0, n * p), [1, n, p]),
+    x: new ort.Tensor('float32', generationNoise(0, config.frames * frame.reduce((a, b) => a * b)), [1, config.frames, ...frame]),
     t: new ort.Tensor('float32', Float32Array.from([1]), [1]),
   };
   // Greedy decoding as UniVid::describe does it: the first word from the prefill, then one word per

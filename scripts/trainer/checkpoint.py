@@ -1,14 +1,17 @@
 """Checkpoints: a full one in runs/<name>/ (git-ignored) and a compact, committed resume point.
 
 models/<name>/
-  model.safetensors     EMA weights, f16 (halves the repository cost; the runtime reads f16/f32)
+  model.safetensors     EMA weights, f16 (the shipped checkpoint and the resume point's weights)
   config.json           model config + training args + progress
-  resume/state.safetensors  raw weights + Adam moments in bf16 (resume point, ~3x model size)
+  resume/state.safetensors  the training-only heads (raw, bf16): a few hundred KB
   resume/state.json     step, stream positions, loss scales, schedule
   log.jsonl             the run's per-step log, copied at every save
-Resuming from the compact point restores weights (bf16-rounded), EMA (f16-rounded; the EMA of the
-training-only heads restarts from their raw weights), Adam moments (bf16), step, data stream
-positions and loss scales; the RNG of noise/time sampling restarts from seed+step.
+Each replacement of the committed point must stay well under the repository's 15 MB per session,
+and raw weights plus Adam moments in bf16 were 3x the model (41 MB). So resuming from the compact
+point starts the raw weights from the EMA (f16), drops the Adam moments (they restart at zero, and
+the learning rate warms up again over --warmup steps from the resume: `rewarm_from`), and keeps
+the step, data stream positions and loss scales; the RNG of noise/time sampling restarts from
+seed+step.
 """
 import json
 import os
@@ -28,17 +31,10 @@ def save(run_dir, model_dir, model, ema, opt, state, cfg, args):
             "step": state["step"], "clips": state["clips"], "seconds": state["seconds"]}
     with open(os.path.join(model_dir, "config.json"), "w") as f:
         json.dump(meta, f, indent=2)
-    compact = {f"model.{k}": v.to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()}
-    names = {id(p): n for n, p in model.named_parameters()}
-    for group in opt.param_groups:
-        for p in group["params"]:
-            s = opt.state.get(p, {})
-            for moment in ("exp_avg", "exp_avg_sq"):
-                if moment in s:
-                    compact[f"{moment}.{names[id(p)]}"] = s[moment].to(torch.bfloat16).contiguous()
-    save_file(compact, os.path.join(model_dir, "resume", "state.safetensors"))
+    aux = {k: v.to(torch.bfloat16).contiguous() for k, v in model.state_dict().items() if k.startswith(AUX_PREFIX)}
+    save_file(aux, os.path.join(model_dir, "resume", "state.safetensors"))
     with open(os.path.join(model_dir, "resume", "state.json"), "w") as f:
-        json.dump({**state, "adam_step": state["step"]}, f, indent=2)
+        json.dump(state, f, indent=2)
     # The log travels with the resume point (a later session may be on a fresh machine).
     log = os.path.join(run_dir, "log.jsonl")
     if os.path.exists(log):
@@ -50,35 +46,35 @@ def export_weights(weights, path):
     save_file(tensors, path, metadata={"format": "univid-f16"})
 
 
-def load(run_dir, model_dir, model, ema, opt, state):
+def load(run_dir, model_dir, model, ema, opt, state, use_full=True):
+    """Resumes from the full checkpoint when there is a usable one (and `use_full`), else from the
+    compact point. The optimiser's group settings (learning-rate scales, weight decay) stay the
+    ones this run was started with, not the saved ones."""
     full = os.path.join(run_dir, "checkpoint.pt")
-    ck = torch.load(full, weights_only=False) if os.path.exists(full) else None
+    device = next(model.parameters()).device
+    ck = torch.load(full, weights_only=False, map_location=device) if use_full and os.path.exists(full) else None
     if ck is not None and ck["model"].keys() == model.state_dict().keys() and \
             [len(g["params"]) for g in ck["opt"]["param_groups"]] == [len(g["params"]) for g in opt.param_groups]:
         model.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
+        settings = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
         opt.load_state_dict(ck["opt"])
+        for group, wanted in zip(opt.param_groups, settings):
+            group.update(wanted)
         return ck["state"]
-    # The compact point also resumes a model that gained a training-only head or a parameter group
-    # since it was written (the full checkpoint's optimiser state cannot): a new head starts fresh.
-    compact = load_file(os.path.join(model_dir, "resume", "state.safetensors"))
-    missing, unexpected = model.load_state_dict(
-        {k[6:]: v.float() for k, v in compact.items() if k.startswith("model.")}, strict=False)
+    # The compact point: weights from the EMA, the training-only heads from their raw copy, fresh
+    # Adam moments (so the learning rate warms up again). It also resumes a model that gained a
+    # head since it was written: a new head starts fresh.
+    weights = {k: v.float() for k, v in load_file(os.path.join(model_dir, "model.safetensors"), device=str(device)).items()}
+    aux = load_file(os.path.join(model_dir, "resume", "state.safetensors"), device=str(device))
+    weights.update({k: v.float() for k, v in aux.items()})
+    missing, unexpected = model.load_state_dict(weights, strict=False)
     assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
-    # The exported EMA lacks the training-only heads: those restart from the raw weights.
-    ema_weights = {k: v.float() for k, v in load_file(os.path.join(model_dir, "model.safetensors")).items()}
-    ema_weights.update({k: v.clone() for k, v in model.state_dict().items() if k.startswith(AUX_PREFIX)})
-    ema.load_state_dict(ema_weights)
+    ema.load_state_dict(model.state_dict())
     with open(os.path.join(model_dir, "resume", "state.json")) as f:
         saved = json.load(f)
-    names = dict(model.named_parameters())
-    for name, p in names.items():
-        if f"exp_avg.{name}" in compact:
-            opt.state[p] = {"step": torch.tensor(float(saved["adam_step"])),
-                            "exp_avg": compact[f"exp_avg.{name}"].float(),
-                            "exp_avg_sq": compact[f"exp_avg_sq.{name}"].float()}
-    saved.pop("adam_step", None)
-    return saved
+    saved.pop("adam_step", None)  # written by points that carried the moments
+    return {**saved, "rewarm_from": saved["step"]}
 
 
 def export_raw(full_checkpoint, model_dir, out_dir):

@@ -8,15 +8,13 @@ the noisy video alone says little. Prints one line per flow time.
 import argparse
 import torch
 from data import RecordStream, default_binary
-from model import patchify
 from readout_probe import load_model
 from tasks import to_video, text_inputs, generate_head, PAD, EOS
 
 
 def predicted_sample(model, words, xt, t):
     """The head's clean-sample estimate for the generate sequence [generate + words | x_t]."""
-    out = generate_head(model, words, xt, torch.full(xt.shape[:2], t))
-    return out if model.cfg.predicts_sample else xt - t * out  # velocity = eps - x0
+    return generate_head(model, words, xt, torch.full(xt.shape[:2], t))  # t per frame
 
 
 def main():
@@ -30,7 +28,7 @@ def main():
     stream = RecordStream(args.binary, "test", "training", 0, 0)
     rec = stream.batch(args.clips)
     stream.close()
-    x0 = patchify(to_video(rec["pixels"]), cfg)
+    x0 = to_video(rec["pixels"])
     words, _ = text_inputs(rec["caption"])
     words = words.clone()
     words[words == EOS] = PAD

@@ -14,35 +14,34 @@ import sys
 import torch
 from readout_probe import load_model
 from data import RecordStream, default_binary
-from model import patchify
-from tasks import to_video, context_tokens, continue_head
+from tasks import to_video, continue_head, per_value
 
 FRAMES_IN = 10
 FLOW_TIMES = (1.0, 0.9, 0.7, 0.5)
 
 
-def guessed_clean_video(model, x0, future, t):
-    """The head's x̂₀ (B, N, P) in [-1, 1] when the future tokens sit at flow time t."""
+def guessed_clean_video(model, x0, t):
+    """The head's x̂₀ (B, T, H, W) in [-1, 1] when the future frames sit at flow time t."""
     torch.manual_seed(0)
-    times = torch.where(future, t, 0.0).expand(x0.shape[:2])
-    xt = (1 - times[..., None]) * x0 + times[..., None] * torch.randn_like(x0)
-    return continue_head(model, xt, times).clamp(-1, 1)
+    times = torch.zeros(x0.shape[:2])
+    times[:, FRAMES_IN:] = t
+    xt = (1 - per_value(times, x0)) * x0 + per_value(times, x0) * torch.randn_like(x0)
+    return continue_head(model, xt, times, FRAMES_IN).clamp(-1, 1)
 
 
 def main(model_dir, n=256, world="standard"):
     model = load_model(model_dir)
     cfg = model.cfg
     stream = RecordStream(default_binary(), "test", world, seed=0)
-    x0 = patchify(to_video(stream.batch(n)["pixels"]), cfg)
+    x0 = to_video(stream.batch(n)["pixels"])
     stream.close()
-    future = ~context_tokens(cfg, FRAMES_IN)
-    truth = (x0[:, future] + 1) / 2
+    truth = (x0[:, FRAMES_IN:] + 1) / 2
     per_frame = n * (cfg.frames - FRAMES_IN)
     report = {"all_black": {"mse": round(float((truth ** 2).sum()) / per_frame, 1)},
               "mean_pixel": {"truth": round(float(truth.mean()), 3)}}
     with torch.no_grad():
         for t in FLOW_TIMES:
-            guess = (guessed_clean_video(model, x0, future, t)[:, future] + 1) / 2
+            guess = (guessed_clean_video(model, x0, t)[:, FRAMES_IN:] + 1) / 2
             report[f"t={t}"] = {"mse": round(float(((guess - truth) ** 2).sum()) / per_frame, 1),
                                 "mae": round(float((guess - truth).abs().sum()) / per_frame, 1)}
             report["mean_pixel"][f"t={t}"] = round(float(guess.mean()), 3)

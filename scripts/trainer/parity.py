@@ -2,8 +2,8 @@
 
 Loads the tiny random weights the Rust side wrote, runs every task family's forward pass on fixed
 inputs, and stores the inputs and outputs: classify logits, describe word logits, ask word logits
-with the caption in view, a generate
-velocity and a continuation velocity. `cargo test --test parity` recomputes them with burn and
+with the caption in view, and the video head's output for a generate and a continuation step
+(channel-first frames, as the Rust sampler holds them). `cargo test --test parity` recomputes them with burn and
 fails beyond the tolerance stated there.
 """
 import json
@@ -50,15 +50,18 @@ def main(weights_path, config_json, out_path):
                         gate_ids([(n, UNDERSTAND, VIDEO), (1, CLASSIFY, TEXT), (ld, DESCRIBE, TEXT), (la, ASK, TEXT)]))
         out["question"] = question.reshape(-1).float()
         out["ask_logits"] = model.lm_logits(h[:, n + 1 + ld:]).reshape(-1)
-        # generate: velocity at time t from seeded noise
-        noise = torch.randn(1, n, cfg.patch_dim, generator=g)
+        # generate: the head's output at time t from seeded noise (frames (1, T, C, H, W) here)
+        half = cfg.frames // 2
+        noise = torch.randn(1, cfg.frames, cfg.channels, cfg.size, cfg.size, generator=g)
         out["noise"] = noise.reshape(-1)
-        out["generate_velocity"] = generate_head(model, words, noise, torch.full((1, n), t)).reshape(-1)
-        # continue: first 5 tubelet slots clean
-        times = torch.full((1, n), t)
-        times[:, : n // 2] = 0.0
-        mixed = torch.cat([patches[:, : n // 2], noise[:, n // 2:]], 1)
-        out["continue_velocity"] = continue_head(model, mixed, times).reshape(-1)
+        noisy = noise.permute(0, 1, 3, 4, 2)  # (1, T, H, W, C), as the pixels
+        head = generate_head(model, words, noisy, torch.full((1, cfg.frames), t))
+        out["generate_head"] = head.permute(0, 1, 4, 2, 3).reshape(-1)
+        # continue: the first half of the frames clean
+        times = torch.full((1, cfg.frames), t)
+        times[:, :half] = 0.0
+        mixed = torch.cat([pixels[:, :half].float() / 127.5 - 1.0, noisy[:, half:]], 1)
+        out["continue_head"] = continue_head(model, mixed, times, half).permute(0, 1, 4, 2, 3).reshape(-1)
         # retrieval: the clip alone, and the words + <eos> in a retrieve segment
         h = model.trunk(video, segment_mask([(n, VIDEO, [0])]), gate_ids([(n, UNDERSTAND, VIDEO)]))
         out["video_embedding"] = model.video_embedding(h).reshape(-1)

@@ -261,28 +261,32 @@ def sample_t(shape, generator=None):
 
 
 def noised(x0, t):
-    """Rectified flow: x_t = (1 - t) x0 + t eps, target velocity eps - x0."""
+    """Rectified flow: x_t = (1 - t) x0 + t eps, target velocity eps - x0; t broadcasts over x0's
+    trailing dimensions (per clip, per frame or per token)."""
+    t = per_value(t, x0)
     eps = torch.randn_like(x0)
-    return (1 - t[..., None]) * x0 + t[..., None] * eps, eps - x0
+    return (1 - t) * x0 + t * eps, eps - x0
+
+
+def per_value(t, x):
+    """t (B, …) with trailing unit dimensions, to broadcast over x (B, …, rest)."""
+    return t.reshape(*t.shape, *[1] * (x.dim() - t.dim()))
 
 
 MIN_FLOW_TIME = 0.05  # a sample prediction's velocity divides by t: bounded near the data
 
 
 def predicted_velocity(model, head, xt, t):
-    """The video head's output as a velocity: as is, or from a predicted sample x0 by
-    v = (x_t - x0) / t (the same conversion the Rust sampler makes)."""
-    if not model.cfg.predicts_sample:
-        return head
-    return (xt - head) / t.clamp(min=MIN_FLOW_TIME)[..., None]
+    """The velocity a predicted clean sample x0 implies, v = (x_t - x0) / t (the same conversion the
+    Rust sampler makes)."""
+    return (xt - head) / per_value(t.clamp(min=MIN_FLOW_TIME), xt)
 
 
-def generate_loss(model, rec, drop_prob=0.1, locate=False):
+def generate_loss(model, rec, drop_prob=0.1):
     cfg = model.cfg
     b = len(rec)
-    x0 = patchify(to_video(rec["pixels"]), cfg)
-    n = x0.shape[1]
-    t = sample_t((b, 1)).expand(b, n)
+    x0 = to_video(rec["pixels"])
+    t = sample_t((b, 1)).expand(b, cfg.frames)
     xt, velocity = noised(x0, t)
     words, _ = text_inputs(rec["caption"])
     words = words.clone()
@@ -290,77 +294,46 @@ def generate_loss(model, rec, drop_prob=0.1, locate=False):
     drop = torch.rand(b) < drop_prob  # classifier-free guidance: sometimes no prompt at all
     words[drop] = PAD
     words = words[:, :text_width(words)]
-    h_video = generate_states(model, words, xt, t)
-    predicted = predicted_velocity(model, model.video_out(h_video).float(), xt, t)
-    # The understanding path's locate readout, asked of the noisy video tokens: which digit is
-    # centred here and how it moves can only come from the prompt at high noise, so the prompt
-    # must reach the video tokens (measured by conditioning.py: through step 5 200 the velocity
-    # loss alone had not made the head use it). Measured harmful to the pixels (model card):
-    # left out by default (train.py --untrained-losses).
-    losses = {"generate": F.mse_loss(predicted, velocity)}
-    if locate:
-        losses["generate_locate"] = locate_loss(model, h_video, locate_targets(rec, cfg))
-    return losses
+    predicted = predicted_velocity(model, generate_head(model, words, xt, t).float(), xt, t)
+    return {"generate": F.mse_loss(predicted, velocity)}
+
+
+def video_head(model, task, words, xt, t, anchor):
+    """The video decoder's clean-sample estimate for the sequence [task + words | cells of x_t], in
+    xt's layout (B, T, H, W[, C]). words (B, n) padded with PAD (n may be 0); t (B, T) the flow time
+    of each frame, 0 on clean context frames (the cell tokens carry the noised frames' time);
+    anchor the last clean frame (None when every frame is noised)."""
+    b = xt.shape[0]
+    x, levels, frames = model.embed_cells(xt, t.max(dim=1).values)
+    n = x.shape[1]
+    prompt = model.embed_text(torch.full((b,), task), words)
+    lp = prompt.shape[1]
+    real = torch.cat([torch.ones(b, 1, dtype=torch.bool), words != PAD, torch.ones(b, n, dtype=torch.bool)], dim=1)
+    mask = segment_mask([(lp, TEXT, [0]), (n, VIDEO, [0, 1])], key_padding=real)
+    h = model.trunk(torch.cat([prompt, x], 1), mask, gate_ids([(lp, task, TEXT), (n, task, VIDEO)]))[:, lp:]
+    out = model.decoder(h, levels, frames, anchor)  # (B, T, C, H, W)
+    return out[:, :, 0] if xt.dim() == 4 else out.permute(0, 1, 3, 4, 2)
 
 
 def generate_head(model, words, xt, t):
-    """The video head's output (B, N, P) for the sequence [generate + words | x_t]."""
-    return model.video_out(generate_states(model, words, xt, t))
+    """The estimate for [generate + words | x_t]; t (B, T) per frame."""
+    return video_head(model, GENERATE, words, xt, t, None)
 
 
-def generate_states(model, words, xt, t):
-    """Final video states (B, N, D) of the sequence [generate + words | x_t]; words (B, n)
-    padded with PAD, flow times t (B, N)."""
-    b, n = xt.shape[:2]
-    prompt = model.embed_text(torch.full((b,), GENERATE), words)
-    lp = prompt.shape[1]
-    real = torch.cat([torch.ones(b, 1, dtype=torch.bool), words != PAD, torch.ones(b, n, dtype=torch.bool)], dim=1)
-    x = torch.cat([prompt, model.embed_video(xt, t)], dim=1)
-    mask = segment_mask([(lp, TEXT, [0]), (n, VIDEO, [0, 1])], key_padding=real)
-    h = model.trunk(x, mask, gate_ids([(lp, GENERATE, TEXT), (n, GENERATE, VIDEO)]))
-    return h[:, lp:]
+def continue_head(model, xt, t, frames_in):
+    """The estimate for [continue | x_t], the first `frames_in` frames clean (t = 0)."""
+    words = torch.zeros(xt.shape[0], 0, dtype=torch.long)
+    return video_head(model, CONTINUE, words, xt, t, frames_in - 1)
 
 
-def context_tokens(cfg, frames_in):
-    """(N,) True for the video tokens of the first `frames_in` frames, the clean context."""
-    _, gh, gw = cfg.grid
-    return torch.arange(cfg.video_tokens) // (gh * gw) < frames_in // cfg.tubelet_t
-
-
-def continue_head(model, xt, t):
-    """The video head's output (B, N, P) for the sequence [continue | x_t]; flow times t (B, N),
-    0 on the context tokens."""
-    return model.video_out(continue_states(model, xt, t))
-
-
-def continue_states(model, xt, t):
-    """Final video states (B, N, D) of the sequence [continue | x_t]."""
-    b, n = xt.shape[:2]
-    task = model.embed_text(torch.full((b,), CONTINUE), torch.zeros(b, 0, dtype=torch.long))
-    x = torch.cat([task, model.embed_video(xt, t)], dim=1)
-    mask = segment_mask([(1, TEXT, [0]), (n, VIDEO, [0, 1])])
-    h = model.trunk(x, mask, gate_ids([(1, CONTINUE, TEXT), (n, CONTINUE, VIDEO)]))
-    return h[:, 1:]
-
-
-def continue_loss(model, rec, frames_in=10, locate=False):
+def continue_loss(model, rec):
+    """The second half of each clip from its first half (the only split the runtime accepts)."""
     cfg = model.cfg
+    frames_in = cfg.frames // 2
     b = len(rec)
-    x0 = patchify(to_video(rec["pixels"]), cfg)
-    n = x0.shape[1]
-    clean = context_tokens(cfg, frames_in)
-    t = sample_t((b, 1)).expand(b, n).clone()
-    t[:, clean] = 0.0
+    x0 = to_video(rec["pixels"])
+    t = sample_t((b, 1)).expand(b, cfg.frames).clone()
+    t[:, :frames_in] = 0.0
     xt, velocity = noised(x0, t)
-    h_video = continue_states(model, xt, t)
-    predicted = predicted_velocity(model, model.video_out(h_video).float(), xt, t)
-    # The locate readout asked of the future tokens: where each digit will be and how it will
-    # move, which at high noise only the physics of the context frames can tell (the probe showed
-    # the head's t = 1 guess barely better than black: digits were not carried forward).
-    # Measured harmful to the pixels (model card): left out by default.
-    ahead = ~clean
-    losses = {"continue": F.mse_loss(predicted[:, ahead], velocity[:, ahead])}
-    if locate:
-        has, identity, motion = locate_targets(rec, cfg)
-        losses["continue_locate"] = locate_loss(model, h_video[:, ahead], (has[:, ahead], identity[:, ahead], motion[:, ahead]))
-    return losses
+    predicted = predicted_velocity(model, continue_head(model, xt, t, frames_in).float(), xt, t)
+    return {"continue": F.mse_loss(predicted[:, frames_in:], velocity[:, frames_in:])}

@@ -156,6 +156,26 @@ test('an AbortSignal stops a long generation within a step, and the model stays 
   assert.equal(r.afterFrames, 20);
 });
 
+test('onPreview hands over every step\'s clean-sample estimate, and the last one is the result', { timeout: 120_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    const previews = [];
+    const generated = await model.generate('digit 5 moves right', {
+      steps: 3, seed: 2, onPreview: (estimate, step, steps) => previews.push({ step, steps, estimate }),
+    });
+    const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+    return {
+      steps: previews.map((p) => `${p.step}/${p.steps}`),
+      frames: previews.map((p) => p.estimate.frames),
+      lastIsResult: same(previews.at(-1).estimate.pixels, generated.pixels),
+      firstDiffers: !same(previews[0].estimate.pixels, generated.pixels),
+    };
+  });
+  assert.deepEqual(r.steps, ['1/3', '2/3', '3/3']);
+  assert.deepEqual(r.frames, [20, 20, 20]);
+  assert.ok(r.lastIsResult, 'the last step lands on its estimate');
+  assert.ok(r.firstDiffers, 'the first preview is an earlier, blurrier estimate');
+});
+
 test('a disposed model refuses calls with NOT_LOADED', async () => {
   const r = await page.evaluate(async () => {
     const clip = api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });
@@ -279,15 +299,18 @@ test('a lost WebGPU device: the call rejects with DEVICE_LOST, then the model an
   assert.match(r.caption, /^digit \d/);
 });
 
-test('continue takes framesOut as well as framesIn, and keeps the given frames exactly', { timeout: 120_000 }, async () => {
+test('continue takes framesOut as well as framesIn, keeps the given frames exactly, and only the trained half-and-half split', { timeout: 120_000 }, async () => {
   const r = await page.evaluate(async () => {
     const clip = api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });
-    const out = await model.continue(clip, { framesOut: 14, steps: 1, seed: 2 });
-    const same = await model.continue(clip, { framesIn: 6, steps: 1, seed: 2 });
-    const kept = out.pixels.subarray(0, 6 * 4096).every((v, i) => v === clip.pixels[i]);
-    return { kept, equal: out.pixels.every((v, i) => v === same.pixels[i]), frames: out.frames };
+    const out = await model.continue(clip, { framesOut: 10, steps: 1, seed: 2 });
+    const same = await model.continue(clip, { framesIn: 10, steps: 1, seed: 2 });
+    const kept = out.pixels.subarray(0, 10 * 4096).every((v, i) => v === clip.pixels[i]);
+    let other = 'no error';
+    try { await model.continue(clip, { framesIn: 6, steps: 1 }); } catch (e) { other = e.code; }
+    return { kept, equal: out.pixels.every((v, i) => v === same.pixels[i]), frames: out.frames, other };
   });
   assert.equal(r.frames, 20);
-  assert.ok(r.kept, 'the first 6 frames are the given ones');
-  assert.ok(r.equal, 'framesOut: 14 is framesIn: 6');
+  assert.ok(r.kept, 'the first 10 frames are the given ones');
+  assert.ok(r.equal, 'framesOut: 10 is framesIn: 10');
+  assert.equal(r.other, 'BAD_INPUT', 'a split the model was not trained on is refused');
 });

@@ -47,7 +47,7 @@ for (const backend of ['webgpu', 'cpu']) {
     console.log(`[${result.backend}] adapter: ${JSON.stringify(result.adapter)}`);
     assert.equal(result.backend, backend, 'the engine runs on the backend that was asked for');
     if (backend === 'webgpu') assert.ok(result.adapter, 'a WebGPU adapter exists (no silent CPU fallback)');
-    for (const field of ['matmul', 'digit_probabilities', 'first_word_logits', 'velocity']) {
+    for (const field of ['matmul', 'digit_probabilities', 'first_word_logits', 'video_estimate']) {
       const diff = maxDifference(result.probe[field], native[field]);
       console.log(`[${backend}] ${field}: max |browser - native| = ${diff.toExponential(2)}`);
       assert.ok(diff < TOLERANCE, `${field} differs from native by ${diff}`);

@@ -195,28 +195,37 @@ export class UniVid {
   }
 
   /** Text → video; `signal` aborts it between two steps (rejects with ABORTED). @returns {Promise<Clip>} */
-  async generate(prompt, { frames = this.frames, steps = 20, guidance = 2.0, seed = 0, onStep, signal, wait = true } = {}) {
+  async generate(prompt, { frames = this.frames, steps = 20, guidance = 2.0, seed = 0, onStep, onPreview, signal, wait = true } = {}) {
     checkOptions(steps, seed);
     if (frames !== this.frames) throw new UniVidError('BAD_INPUT', `this model makes clips of ${this.frames} frames, not ${frames}`);
     if (typeof guidance !== 'number' || !(guidance >= 0 && guidance <= 20)) {
       throw new UniVidError('BAD_INPUT', `guidance must be a number in 0..=20, got ${guidance}`);
     }
     await this.#generator(wait);
-    const pixels = await this.#call('generate', [String(prompt), steps, guidance, seed], onStep, signal);
+    const pixels = await this.#call('generate', [String(prompt), steps, guidance, seed, Boolean(onPreview)], this.#stepped(onStep, onPreview), signal);
     return new Clip(pixels, this.frames, this.size, this.channels);
   }
 
   /** Keeps the first `framesIn` frames of `clip` and generates the other `framesOut` (give either;
    * they add up to the model's frames; default half and half). @returns {Promise<Clip>} */
-  async continue(clip, { framesIn, framesOut, steps = 20, seed = 0, onStep, signal, wait = true } = {}) {
+  async continue(clip, { framesIn, framesOut, steps = 20, seed = 0, onStep, onPreview, signal, wait = true } = {}) {
     checkOptions(steps, seed);
     if (framesIn === undefined) framesIn = framesOut === undefined ? this.frames / 2 : this.frames - framesOut;
     else if (framesOut !== undefined && framesIn + framesOut !== this.frames) {
       throw new UniVidError('BAD_INPUT', `framesIn ${framesIn} + framesOut ${framesOut} must make the model's ${this.frames} frames`);
     }
     await this.#generator(wait);
-    const pixels = await this.#call('continueClip', [this.#pixels(clip), framesIn, steps, seed], onStep, signal);
+    const pixels = await this.#call('continueClip', [this.#pixels(clip), framesIn, steps, seed, Boolean(onPreview)], this.#stepped(onStep, onPreview), signal);
     return new Clip(pixels, this.frames, this.size, this.channels);
+  }
+
+  /** One per-step callback for the engine out of the caller's progress and preview callbacks. */
+  #stepped(onStep, onPreview) {
+    if (!onStep && !onPreview) return undefined;
+    return (step, steps, preview) => {
+      onStep?.(step, steps);
+      if (onPreview && preview) onPreview(new Clip(preview, this.frames, this.size, this.channels), step, steps);
+    };
   }
 
   /** Frees the model; later calls throw NOT_LOADED. */

@@ -61,7 +61,7 @@ export class WorkerSession {
 
   call(method, args, onStep, signal) {
     if (signal?.aborted) return Promise.reject(aborted());
-    const on = (kind, body) => { if (kind === 'step') onStep?.(body.step, body.total); };
+    const on = (kind, body) => { if (kind === 'step') onStep?.(body.step, body.total, body.preview); };
     return this.#request('call', { method, args, steps: Boolean(onStep) }, on, signal);
   }
 

@@ -171,8 +171,8 @@ export class LocalSession {
   async call(method, args, onStep, signal) {
     if (!METHODS.has(method)) throw new UniVidError('BAD_INPUT', `no such method '${method}'`);
     if (signal?.aborted) throw aborted();
-    const step = (done, total) => {
-      try { onStep?.(done, total); } catch { /* a throwing callback does not stop the work */ }
+    const step = (done, total, preview) => {
+      try { onStep?.(done, total, preview); } catch { /* a throwing callback does not stop the work */ }
       return !signal?.aborted;
     };
     const result = await engineCall(() => this.#engine[method](...args, ...(STEPPED.has(method) ? [step] : [])));

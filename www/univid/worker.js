@@ -36,7 +36,9 @@ async function open(id, { url, backend, threads, measure, cache, stallTimeoutMs 
 async function call(id, { method, args, steps }) {
   if (!session) throw Object.assign(new Error('no model is loaded (or it was disposed)'), { code: 'NOT_LOADED' });
   if (method === 'canGenerate') return session.canGenerate();
-  const onStep = steps ? (step, total) => postMessage({ kind: 'step', id, content: { step, total } }) : undefined;
+  const onStep = steps
+    ? (step, total, preview) => postMessage({ kind: 'step', id, content: { step, total, preview } }, preview ? [preview.buffer] : [])
+    : undefined;
   // The engine yields to this worker's event loop after every step, so an abort message for this
   // id arrives mid-generation and the next step check stops it.
   const controller = new AbortController();

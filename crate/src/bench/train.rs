@@ -7,7 +7,7 @@
 
 use super::summary;
 use crate::data::{caption, Split, Tokenizer, World, EOS_TOKEN};
-use crate::model::{gaussian, patchify, sequence, ModelConfig, Result, Task, UniVid, Weights};
+use crate::model::{gaussian, patchify, sequence, tokens_to_frames, ModelConfig, Result, Task, UniVid, Weights};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde_json::{json, Value};
@@ -53,30 +53,26 @@ fn describe_loss(model: &UniVid, video: &[f32], words: &[u16]) -> Tensor<1> {
     -log_softmax(logits, 2).gather(2, targets).mean()
 }
 
-/// Noised tubelets at `FLOW_TIME` and the clean ones as a tensor.
-fn noised(model: &UniVid, video: &[f32], seed: usize) -> (Vec<f32>, Tensor<3>) {
-    let noise = gaussian(seed as u64, video.len());
-    let x_t = video.iter().zip(noise).map(|(x, e)| (1.0 - FLOW_TIME) * x + FLOW_TIME * e).collect();
-    let shape = [1, model.config.video_tokens(), model.config.patch_dim()];
-    (x_t, Tensor::from_data(TensorData::new(video.to_vec(), shape), &model.device))
+/// The clip's frames (channel-first) noised at `FLOW_TIME`, and the clean ones `[T, C, H, W]`.
+fn noised(model: &UniVid, video: &[f32], seed: usize) -> (Vec<f32>, Tensor<4>) {
+    let c = &model.config;
+    let frames = tokens_to_frames(video, c);
+    let noise = gaussian(seed as u64, frames.len());
+    let x_t = frames.iter().zip(noise).map(|(x, e)| (1.0 - FLOW_TIME) * x + FLOW_TIME * e).collect();
+    (x_t, Tensor::from_data(TensorData::new(frames, [c.frames, c.channels, c.size, c.size]), &model.device))
 }
 
 /// Clean-sample error of `[generate + words | x_t]`.
 fn generate_loss(model: &UniVid, video: &[f32], words: &[u16], seed: usize) -> Result<Tensor<1>> {
-    let n = model.config.video_tokens();
     let (x_t, clean) = noised(model, video, seed);
-    let x = Tensor::cat(vec![model.embed_text(Some(Task::Generate), words, 0), model.embed_video(&x_t, &vec![FLOW_TIME; n])], 1);
-    let (h, _) = model.trunk(x, &sequence::generate(words.len(), n), None);
-    Ok((model.velocity(h.narrow(1, 1 + words.len(), n))? - clean).powf_scalar(2.0).mean())
+    Ok((model.video_estimate(Task::Generate, words, &x_t, FLOW_TIME, None)? - clean).powf_scalar(2.0).mean())
 }
 
-/// Clean-sample error of `[continue | x_t]` (every token noised: the cost is the same).
+/// Clean-sample error of `[continue | x_t]` (every frame noised: the cost is the same).
 fn continue_loss(model: &UniVid, video: &[f32], seed: usize) -> Result<Tensor<1>> {
-    let n = model.config.video_tokens();
     let (x_t, clean) = noised(model, video, seed + 1);
-    let x = Tensor::cat(vec![model.embed_text(Some(Task::Continue), &[], 0), model.embed_video(&x_t, &vec![FLOW_TIME; n])], 1);
-    let (h, _) = model.trunk(x, &sequence::continuation(n), None);
-    Ok((model.velocity(h.narrow(1, 1, n))? - clean).powf_scalar(2.0).mean())
+    let anchor = Some(model.config.frames / 2 - 1);
+    Ok((model.video_estimate(Task::Continue, &[], &x_t, FLOW_TIME, anchor)? - clean).powf_scalar(2.0).mean())
 }
 
 #[cfg(test)]

@@ -3,10 +3,11 @@
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
+use std::ops::ControlFlow;
 use burn::tensor::Device;
 use univid::data::{caption, webvtt, write_record, Clip, Digits, RecordLayout, Split, World, WorldConfig};
 use univid::judge::Judge;
-use univid::model::{gate_row, no_progress, rank_by_similarity, run_probe, DecodeOptions, GenerateOptions, Modality, ModelConfig, Task, UniVid, Weights};
+use univid::model::{gate_row, rank_by_similarity, run_probe, DecodeOptions, GenerateOptions, Modality, ModelConfig, Progress, Task, UniVid, Weights};
 use univid::pack::{Group, Scheme};
 
 /// Most frames the CLI reads from one clip file (a GIF or a folder of PNG frames).
@@ -256,12 +257,14 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Generate { model, prompt, out, sampling } => {
             let (_, univid, _) = load_model_dir(&model)?;
-            write_clip(&pollster::block_on(univid.generate(&prompt, sampling.options(), &mut no_progress))?, &out)?;
+            let mut on_step = sampling.previews()?;
+            write_clip(&pollster::block_on(univid.generate(&prompt, sampling.options(), &mut on_step))?, &out)?;
         }
         Command::Continue { model, clip, frames_in, out, sampling } => {
             let (config, univid, _) = load_model_dir(&model)?;
             let clip = Clip::read(&clip, MAX_CLI_FRAMES, config.channels)?;
-            write_clip(&pollster::block_on(univid.continue_clip(&clip, frames_in, sampling.options(), &mut no_progress))?, &out)?;
+            let mut on_step = sampling.previews()?;
+            write_clip(&pollster::block_on(univid.continue_clip(&clip, frames_in, sampling.options(), &mut on_step))?, &out)?;
         }
         Command::Search { model, query, k, clips } => {
             let (config, univid, _) = load_model_dir(&model)?;
@@ -473,11 +476,33 @@ struct Sampling {
     guidance: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Write each step's clean-sample estimate (the live preview) to DIR/step-NN.gif.
+    #[arg(long, value_name = "DIR")]
+    preview: Option<PathBuf>,
 }
 
 impl Sampling {
     fn options(&self) -> GenerateOptions {
         GenerateOptions { steps: self.steps, guidance: self.guidance, seed: self.seed }
+    }
+
+    /// The per-step callback: with `--preview`, writes the step's estimate (a failed write stops
+    /// the generation rather than leaving a gap in the strip).
+    fn previews(&self) -> std::io::Result<impl FnMut(Progress<'_>) -> ControlFlow<()> + '_> {
+        if let Some(dir) = &self.preview {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(move |p: Progress<'_>| {
+            let Some(dir) = &self.preview else { return ControlFlow::Continue(()) };
+            let path = dir.join(format!("step-{:02}.gif", p.step));
+            match (p.estimate)().to_gif().map_err(|e| e.to_string()).and_then(|gif| std::fs::write(&path, gif).map_err(|e| e.to_string())) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    eprintln!("cannot write {}: {e}", path.display());
+                    ControlFlow::Break(())
+                }
+            }
+        })
     }
 }
 

@@ -53,9 +53,8 @@ pub struct ModelConfig {
     pub text_len: usize,
     /// Sinusoidal features of the flow time t before its MLP.
     pub time_dim: usize,
-    /// Width of the per-frame conv stem added to the tubelet embedding (0 = no stem; checkpoints
-    /// written before the stem existed load as 0).
-    #[serde(default)]
+    /// Width of the per-frame conv stem: its features are added to the tubelet embedding and are
+    /// the video decoder's cells and skips (so it must be > 0).
     pub stem_channels: usize,
     /// Residual 3×3 convs at 1/8 resolution after the stem's strided ones. Those see 15 px and the
     /// tubelet projection 23 px, less than a 28 px digit; two more see 55 px, a whole digit
@@ -64,19 +63,22 @@ pub struct ModelConfig {
     pub stem_context: usize,
     /// Width of the retrieval space clips and texts are embedded into.
     pub embed_dim: usize,
-    /// What the video head predicts (checkpoints written before this field predict velocity).
-    #[serde(default)]
+    /// What the video decoder predicts: only `sample` is accepted (see [`Prediction`]).
     pub prediction: Prediction,
+    /// Generation's video path (`VideoDecoder`): features each 8-px cell reads out per frame
+    /// before the conv decoder. Required: checkpoints with the earlier linear tubelet head are
+    /// refused rather than half loaded.
+    pub cell_channels: usize,
 }
 
-/// The video head's target. A 2×16×16 tubelet has 512 values but the small trunk only 256
-/// widths: it cannot carry the noise through to predict ε − x₀, while the clean sample lies on
-/// the low-dimensional digit manifold it can reach (x-prediction, as in JiT by Li & He, 2025).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The video head's target, as a checkpoint states it. The clean sample lies on the
+/// low-dimensional digit manifold a small trunk can reach, the noise in ε − x₀ does not
+/// (x-prediction, as in JiT by Li & He, 2025; an early checkpoint that predicted the velocity made
+/// only blurs), so `Velocity` is named only to be refused with a clear error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Prediction {
     /// The rectified-flow velocity ε − x₀.
-    #[default]
     Velocity,
     /// The clean sample x₀; the sampler turns it into the velocity (x_t − x₀) / t.
     Sample,
@@ -102,11 +104,12 @@ impl ModelConfig {
             stem_context: 2,
             embed_dim: 128,
             prediction: Prediction::Sample,
+            cell_channels: 64,
         }
     }
 
     pub fn tiny() -> Self {
-        Self { d_model: 32, layers: 2, heads: 2, expert_hidden: 64, stem_channels: 8, stem_context: 1, ..Self::small() }
+        Self { d_model: 32, layers: 2, heads: 2, expert_hidden: 64, stem_channels: 8, stem_context: 1, cell_channels: 8, ..Self::small() }
     }
 
     pub fn large() -> Self {
@@ -136,6 +139,16 @@ impl ModelConfig {
         t * h * w
     }
 
+    /// The generation path's tokens: one per 8-px cell of a frame, all frames folded into it.
+    pub fn cells(&self) -> usize {
+        (self.size / 8) * (self.size / 8)
+    }
+
+    /// Values of one frame, channel-first (`[C, H, W]`): the layout the sampler holds.
+    pub fn frame_values(&self) -> usize {
+        self.channels * self.size * self.size
+    }
+
     pub fn validate(&self) -> Result<()> {
         let ok = self.frames.is_multiple_of(self.tubelet_t)
             && self.size.is_multiple_of(self.tubelet_hw)
@@ -147,11 +160,22 @@ impl ModelConfig {
             && self.channels > 0
             && self.embed_dim > 0
             // The stem halves the resolution three times and covers a tubelet with whole cells.
-            && (self.stem_channels == 0 || (self.tubelet_hw % 8 == 0 && self.stem_channels % 2 == 0));
+            && self.tubelet_hw % 8 == 0
+            && self.stem_channels % 2 == 0
+            // The video decoder reads the stem's three levels back up, halving its width twice, and
+            // predicts the clean sample.
+            && self.stem_channels > 0
+            && self.cell_channels >= 4
+            && self.cell_channels.is_multiple_of(4)
+            && self.size.is_multiple_of(8)
+            && self.prediction == Prediction::Sample;
         if ok {
             Ok(())
         } else {
-            Err(ModelError::Config(format!("inconsistent model config {self:?}")))
+            Err(ModelError::Config(format!(
+                "inconsistent model config (frames and size must divide into tubelets and 8-px cells, a stem of even \
+                 width > 0, cell_channels a multiple of 4, prediction \"sample\"): {self:?}"
+            )))
         }
     }
 
@@ -224,13 +248,28 @@ impl ModelConfig {
             ("digit_head.bias".into(), vec![10]),
             ("motion_head.weight".into(), vec![80, d]),
             ("motion_head.bias".into(), vec![80]),
-            ("video_out.weight".into(), vec![self.patch_dim(), d]),
-            ("video_out.bias".into(), vec![self.patch_dim()]),
             ("retrieve_video.weight".into(), vec![self.embed_dim, d]),
             ("retrieve_video.bias".into(), vec![self.embed_dim]),
             ("retrieve_text.weight".into(), vec![self.embed_dim, d]),
             ("retrieve_text.bias".into(), vec![self.embed_dim]),
             ("retrieve_scale".into(), vec![1]),
+        ]);
+        let (c, k, ch) = (self.stem_channels, self.cell_channels, self.channels);
+        shapes.extend([
+            ("decoder.fold.weight".into(), vec![d, self.frames * (c + 64 * ch)]),
+            ("decoder.fold.bias".into(), vec![d]),
+            ("decoder.pos".into(), vec![self.cells(), d]),
+            ("decoder.readout.weight".into(), vec![self.frames * k, d]),
+            ("decoder.readout.bias".into(), vec![self.frames * k]),
+            // Transposed convs: [in, out, kh, kw], as PyTorch and burn both store them.
+            ("decoder.up1.weight".into(), vec![k + 2 * c, k, 4, 4]),
+            ("decoder.up1.bias".into(), vec![k]),
+            ("decoder.up2.weight".into(), vec![k + 2 * c, k / 2, 4, 4]),
+            ("decoder.up2.bias".into(), vec![k / 2]),
+            ("decoder.up3.weight".into(), vec![k / 2 + c, k / 4, 4, 4]),
+            ("decoder.up3.bias".into(), vec![k / 4]),
+            ("decoder.out.weight".into(), vec![ch, k / 4 + 2 * ch, 3, 3]),
+            ("decoder.out.bias".into(), vec![ch]),
         ]);
         shapes
     }
@@ -256,12 +295,13 @@ mod tests {
     }
 
     #[test]
-    fn a_config_written_before_the_prediction_field_means_velocity() {
+    fn a_config_written_before_the_video_decoder_is_refused_by_name() {
         let mut json = serde_json::to_value(ModelConfig::small()).unwrap();
-        assert_eq!(json["prediction"], "sample");
-        json.as_object_mut().unwrap().remove("prediction");
-        let old: ModelConfig = serde_json::from_value(json).unwrap();
-        assert_eq!(old.prediction, Prediction::Velocity);
+        json.as_object_mut().unwrap().remove("cell_channels");
+        let error = serde_json::from_value::<ModelConfig>(json).unwrap_err().to_string();
+        assert!(error.contains("missing field `cell_channels`"), "{error}");
+        let velocity = ModelConfig { prediction: Prediction::Velocity, ..ModelConfig::small() };
+        assert!(velocity.validate().is_err(), "the decoder predicts clean samples only");
     }
 
     #[test]

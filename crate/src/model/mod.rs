@@ -13,20 +13,26 @@
 //!   model's channels (RGB → luminance for the shipped grayscale model, gray → R = G = B).
 //! - **Text → tokens.** A closed word vocabulary (`data::Tokenizer`); each text segment starts with
 //!   a task token (classify, describe, ask, generate, continue, retrieve) that also acts as `<bos>`.
+//! - **Clip → cells, for generation** (`decoder.rs`). Generation folds time into channels (as
+//!   SimVP does): one token per 8-px cell holds every frame's stem features and pixels (64 tokens
+//!   for a 64×64 clip), so the trunk sees where each stroke is in every frame at once.
 //! - **One trunk, joint attention** (Transfusion): `[video | task + text]` for understanding
 //!   (`ask` describes first and answers in `[video | describe + caption | ask + question]`),
-//!   `[task + prompt | video]` for generation. Text is causal within its segment, video is
+//!   `[task + prompt | cells]` for generation. Text is causal within its segment, video is
 //!   bidirectional; `sequence.rs` states the mask property and tests it.
 //! - **Gated experts.** Each block's FFN mixes a few expert MLPs with weights from a learned table
 //!   indexed by (task, modality): routing that can be read off exactly (`gate_weights`).
 //! - **Heads.** Digit presence + per-digit motion from the classify token; a tied language head for
-//!   captions and answers (greedy or sampled, with a key/value cache); a linear video head for the
+//!   captions and answers (greedy or sampled, with a key/value cache); a video decoder for the
 //!   rectified flow x_t = (1 − t)·x₀ + t·ε, sampled with Euler steps and classifier-free guidance
-//!   (the trainer drops the prompt 10 % of the time). It predicts the clean tubelet x₀ and the
-//!   sampler derives the velocity (x_t − x₀)/t: a 512-value tubelet is wider than the 256-wide
-//!   trunk, which cannot carry the noise through to predict ε − x₀ directly (the first shipped
-//!   model did, and its samples stayed a blur). Config `prediction` says which a checkpoint does.
-//! - **Continuation** is the same flow with the first frames given clean (t = 0) in the sequence.
+//!   (the trainer drops the prompt 10 % of the time): each cell's state reads out features per
+//!   frame, and transposed convs with U-Net skips from the stem (of the frame itself and of the
+//!   last clean frame) draw the clean frames x₀; the sampler derives the velocity (x_t − x₀)/t
+//!   (predicting ε − x₀ directly left the first shipped model's samples a blur). A linear readout
+//!   of 2×16×16 tubelets, the earlier head, had to redraw strokes at every offset inside a tubelet
+//!   and never carried a digit forward (model card: the video-path design probes).
+//! - **Continuation** is the same flow with the first frames given clean (t = 0) in the sequence;
+//!   each step's x₀ is also the live preview handed to `OnStep`.
 //! - **Retrieval.** A clip's vector is the mean of its encoded video tokens (`[video]` alone, the
 //!   same encoding every understanding task reads), projected and normalised; a text's vector is
 //!   the mean of a `[retrieve + text]` segment that sees only itself, projected and normalised. A
@@ -42,6 +48,7 @@
 mod attention;
 mod block;
 mod config;
+mod decoder;
 mod error;
 mod experts;
 pub(crate) mod layers;
@@ -57,10 +64,10 @@ pub use config::{gate_row, Modality, ModelConfig, Prediction, Task, TASKS};
 pub use error::{ModelError, Result};
 #[cfg(target_arch = "wasm32")]
 pub(crate) use pipelines::read;
-pub use pipelines::{no_progress, rank_by_similarity, AnswerSource, Classification, DecodeOptions, DigitGuess, GenerateOptions, OnStep, MAX_STEPS};
+pub use pipelines::{no_progress, rank_by_similarity, AnswerSource, Classification, DecodeOptions, DigitGuess, GenerateOptions, OnStep, Progress, MAX_STEPS};
 pub use probe::{probe_clip, probe_difference, run_probe, Probe, PROBE_SEED};
 pub use sequence::Layout;
 pub use univid::UniVid;
-pub use video::{gaussian, patchify, time_features, tokens_to_frames, unpatchify};
+pub use video::{clip_to_frames, frames_to_clip, gaussian, patchify, time_features, tokens_to_frames, unpatchify};
 pub use weights::Weights;
 pub(crate) use weights::to_f32;

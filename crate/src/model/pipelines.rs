@@ -3,11 +3,11 @@
 //! Every read-back goes through `into_data_async`, so the same code runs on WebGPU in a browser
 //! (where synchronous reads are impossible) and natively (driven by a blocking executor).
 
-use super::config::{Prediction, Task};
+use super::config::Task;
 use super::error::{ModelError, Result};
 use super::sequence::{self, Layout};
 use super::univid::{Cache, UniVid};
-use super::video::{gaussian, patchify, unpatchify};
+use super::video::{clip_to_frames, frames_to_clip, gaussian, patchify};
 use std::borrow::Cow;
 use crate::data::{answer_from_caption, parse_caption, parse_question, Clip, Cue, Grammar, Motion, Tokenizer, END_OF_SENTENCE, EOS_TOKEN};
 use burn::tensor::activation::{sigmoid, softmax};
@@ -16,12 +16,22 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::ops::ControlFlow;
 
-/// Called after every Euler step with (step, steps): `Continue` goes on, `Break` stops the call,
-/// which then fails with [`ModelError::Cancelled`] (how a browser aborts a generation promptly).
-pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize) -> ControlFlow<()>;
+/// Called after every Euler step: `Continue` goes on, `Break` stops the call, which then fails
+/// with [`ModelError::Cancelled`] (how a browser aborts a generation promptly).
+pub type OnStep<'a> = &'a mut dyn FnMut(Progress<'_>) -> ControlFlow<()>;
+
+/// Where a generation stands after an Euler step.
+pub struct Progress<'a> {
+    /// Steps done (1-based) and in all.
+    pub step: usize,
+    pub steps: usize,
+    /// The step's clean-sample estimate of the whole clip, made on request: a live preview that
+    /// sharpens step by step at no extra forward pass.
+    pub estimate: &'a dyn Fn() -> Clip,
+}
 
 /// An [`OnStep`] that never stops and reports nothing.
-pub fn no_progress(_step: usize, _steps: usize) -> ControlFlow<()> {
+pub fn no_progress(_: Progress<'_>) -> ControlFlow<()> {
     ControlFlow::Continue(())
 }
 
@@ -273,23 +283,23 @@ impl UniVid {
         self.check_can_generate()?;
         let words = Tokenizer.encode(prompt)?;
         parse_caption(&prompt.to_lowercase())?;
-        let n = self.config.video_tokens();
-        let mut x = gaussian(options.seed, n * self.config.patch_dim());
+        let c = &self.config;
+        let mut x = gaussian(options.seed, c.frames * c.frame_values());
         for step in 0..options.steps {
             let (t, t_next) = flow_times(step, options.steps);
-            let mut v = self.generate_velocity(&words, &x, t).await?;
-            // Guidance mixes velocities; with a sample-predicting head that is the same as mixing
-            // the predicted samples, since the velocity is affine in them.
+            let mut estimate = read(self.video_estimate(Task::Generate, &words, &x, t, None)?).await?;
+            // Guidance mixes velocities; the velocity is affine in the predicted sample, so mixing
+            // the samples is the same.
             if options.guidance != 1.0 {
-                let unconditional = self.generate_velocity(&[], &x, t).await?;
-                for (vc, vu) in v.iter_mut().zip(unconditional) {
-                    *vc = vu + options.guidance * (*vc - vu);
+                let unconditional = read(self.video_estimate(Task::Generate, &[], &x, t, None)?).await?;
+                for (conditional, u) in estimate.iter_mut().zip(unconditional) {
+                    *conditional = u + options.guidance * (*conditional - u);
                 }
             }
-            euler(&mut x, &v, t_next - t);
-            report(on_step, step, options.steps).await?;
+            euler(&mut x, &estimate, t, t_next);
+            report(on_step, step, options.steps, || frames_to_clip(&estimate, c)).await?;
         }
-        Ok(unpatchify(&x, &self.config))
+        Ok(frames_to_clip(&x, c))
     }
 
     fn check_can_generate(&self) -> Result<()> {
@@ -299,53 +309,46 @@ impl UniVid {
         }
     }
 
-    async fn generate_velocity(&self, words: &[u16], x: &[f32], t: f32) -> Result<Vec<f32>> {
-        let n = self.config.video_tokens();
-        let layout = sequence::generate(words.len(), n);
-        let input = Tensor::cat(vec![self.embed_text(Some(Task::Generate), words, 0), self.embed_video(x, &vec![t; n])], 1);
-        let (h, _) = self.trunk(input, &layout, None);
-        let head = read(self.velocity(h.narrow(1, 1 + words.len(), n))?).await?;
-        Ok(head_to_velocity(self.config.prediction, head, x, |_| t, self.config.patch_dim()))
-    }
-
     /// Keeps the first `frames_in` frames and generates the rest of the model's clip length.
+    /// `frames_in` must be half the clip: the cell tokens hold every frame with one flow time, so
+    /// nothing but the training split (first half clean) tells the model which frames are given.
+    /// With one step the result is the clean-sample estimate from pure noise: the conditional
+    /// mean, blurred where the future is uncertain (what an MSE benchmark scores best); more steps
+    /// sample one sharp future.
     pub async fn continue_clip(&self, clip: &Clip, frames_in: usize, options: GenerateOptions, on_step: OnStep<'_>) -> Result<Clip> {
         check_steps(options.steps)?;
         self.check_can_generate()?;
         let c = &self.config;
-        if frames_in == 0 || frames_in % c.tubelet_t != 0 || frames_in >= c.frames {
+        if frames_in != c.frames / 2 {
             return Err(ModelError::Input(format!(
-                "frames_in must be a multiple of {} below {} (the model was trained with 10)", c.tubelet_t, c.frames
+                "frames_in must be {} (the model continues the second half of a {}-frame clip from its first half), got {frames_in}",
+                c.frames / 2, c.frames
             )));
         }
         let clip = self.model_input(clip, frames_in)?;
         let mut padded = Clip::blank(c.frames, c.size, c.size, c.channels);
         padded.pixels[..frames_in * clip.frame_len()].copy_from_slice(&clip.pixels[..frames_in * clip.frame_len()]);
-        let (n, p) = (c.video_tokens(), c.patch_dim());
-        let clean_tokens = frames_in / c.tubelet_t * (n / c.grid().0);
-        let mut x = patchify(&padded, c);
-        let noise = gaussian(options.seed, n * p);
-        x[clean_tokens * p..].copy_from_slice(&noise[clean_tokens * p..]);
-        let layout = sequence::continuation(n);
+        let context = frames_in * c.frame_values();
+        let mut x = clip_to_frames(&padded, c);
+        let noise = gaussian(options.seed, x.len());
+        x[context..].copy_from_slice(&noise[context..]);
         for step in 0..options.steps {
             let (t, t_next) = flow_times(step, options.steps);
-            let times: Vec<f32> = (0..n).map(|i| if i < clean_tokens { 0.0 } else { t }).collect();
-            let input = Tensor::cat(vec![self.embed_text(Some(Task::Continue), &[], 0), self.embed_video(&x, &times)], 1);
-            let (h, _) = self.trunk(input, &layout, None);
-            let head = read(self.velocity(h.narrow(1, 1, n))?).await?;
-            let v = head_to_velocity(c.prediction, head, &x, |token| times[token], p);
-            euler(&mut x[clean_tokens * p..], &v[clean_tokens * p..], t_next - t);
-            report(on_step, step, options.steps).await?;
+            let mut estimate = read(self.video_estimate(Task::Continue, &[], &x, t, Some(frames_in - 1))?).await?;
+            estimate[..context].copy_from_slice(&x[..context]);
+            euler(&mut x[context..], &estimate[context..], t, t_next);
+            report(on_step, step, options.steps, || frames_to_clip(&estimate, c)).await?;
         }
-        Ok(unpatchify(&x, c))
+        Ok(frames_to_clip(&x, c))
     }
 }
 
 /// After every Euler step: let the host's event loop run (in a browser worker this is what lets an
-/// abort message arrive mid-generation), then ask the callback whether to go on.
-async fn report(on_step: OnStep<'_>, step: usize, steps: usize) -> Result<()> {
+/// abort message arrive mid-generation), then hand the callback the step's clean-sample estimate
+/// (made only if it asks) and ask it whether to go on.
+async fn report(on_step: OnStep<'_>, step: usize, steps: usize, estimate: impl Fn() -> Clip) -> Result<()> {
     let_the_event_loop_run().await;
-    match on_step(step + 1, steps) {
+    match on_step(Progress { step: step + 1, steps, estimate: &estimate }) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(()) => Err(ModelError::Cancelled { step: step + 1, steps }),
     }
@@ -385,23 +388,18 @@ fn flow_times(i: usize, n: usize) -> (f32, f32) {
 /// bound, `MIN_FLOW_TIME` in scripts/trainer/tasks.py).
 pub const MIN_FLOW_TIME: f32 = 0.05;
 
-/// The video head's output `[N·P]` as a velocity: as is, or from a predicted sample x₀ by
-/// v = (x_t − x₀) / t with each token's own flow time.
-fn head_to_velocity(prediction: Prediction, mut head: Vec<f32>, x: &[f32], time_of_token: impl Fn(usize) -> f32, patch_dim: usize) -> Vec<f32> {
-    if prediction == Prediction::Sample {
-        for (token, (out, noisy)) in head.chunks_mut(patch_dim).zip(x.chunks(patch_dim)).enumerate() {
-            let t = time_of_token(token).max(MIN_FLOW_TIME);
-            for (o, xt) in out.iter_mut().zip(noisy) {
-                *o = (xt - *o) / t;
-            }
-        }
+/// One Euler step from flow time `t` to `t_next` of the velocity (x_t − x₀) / t that the predicted
+/// clean sample x₀ implies. The step to t = 0 lands on x₀ itself: what the velocity would reach from
+/// t ≥ `MIN_FLOW_TIME` in exact arithmetic (and makes the last preview the result, pixel for
+/// pixel); below that bound the clamped velocity would stop short of it.
+fn euler(x: &mut [f32], estimate: &[f32], t: f32, t_next: f32) {
+    if t_next <= 0.0 {
+        x.copy_from_slice(estimate);
+        return;
     }
-    head
-}
-
-fn euler(x: &mut [f32], velocity: &[f32], dt: f32) {
-    for (xi, vi) in x.iter_mut().zip(velocity) {
-        *xi += dt * vi;
+    let scale = (t_next - t) / t.max(MIN_FLOW_TIME);
+    for (xi, x0) in x.iter_mut().zip(estimate) {
+        *xi += scale * (*xi - x0);
     }
 }
 
@@ -493,24 +491,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sample_prediction_becomes_the_velocity_that_lands_on_it() {
-        let (x, predicted) = (vec![1.0, -0.5, 0.25, 0.0], vec![-1.0, -1.0, 0.5, 0.5]);
-        let times = [0.5, 0.2];
-        let v = head_to_velocity(Prediction::Sample, predicted.clone(), &x, |token| times[token], 2);
-        // One Euler step from each token's t to 0 must reach the predicted sample.
-        for i in 0..4 {
-            let landed = x[i] - times[i / 2] * v[i];
-            assert!((landed - predicted[i]).abs() < 1e-6, "{i}: {landed} vs {}", predicted[i]);
+    fn an_euler_step_to_zero_lands_on_the_predicted_sample_and_stays_finite_near_it() {
+        let (mut x, predicted) = (vec![1.0, -0.5, 0.25, 0.0], vec![-1.0, -1.0, 0.5, 0.5]);
+        euler(&mut x, &predicted, 0.5, 0.0);
+        for (landed, p) in x.iter().zip(&predicted) {
+            assert!((landed - p).abs() < 1e-6, "{landed} vs {p}");
         }
-    }
-
-    #[test]
-    fn a_velocity_prediction_passes_through_and_clean_tokens_stay_finite() {
-        let head = vec![0.3, -0.7];
-        assert_eq!(head_to_velocity(Prediction::Velocity, head.clone(), &[5.0, 5.0], |_| 0.0, 1), head);
-        let v = head_to_velocity(Prediction::Sample, head, &[0.3, 5.0], |_| 0.0, 1);
-        assert!(v.iter().all(|v| v.is_finite()));
-        assert_eq!(v[1], (5.0 + 0.7) / MIN_FLOW_TIME);
+        // Near the data the velocity is bounded by MIN_FLOW_TIME.
+        let mut x = vec![5.0];
+        euler(&mut x, &[0.3], 0.01, 0.005);
+        assert!((x[0] - (5.0 - 0.005 * 4.7 / MIN_FLOW_TIME)).abs() < 1e-5, "{}", x[0]);
     }
 
     #[test]

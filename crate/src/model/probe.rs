@@ -23,8 +23,8 @@ pub struct Probe {
     pub digit_probabilities: Vec<f32>,
     /// Word logits of the first describe step.
     pub first_word_logits: Vec<f32>,
-    /// First 512 values of the generate velocity at t = 0.5 from seeded noise.
-    pub velocity: Vec<f32>,
+    /// First 512 values of the video head's text → video estimate at t = 0.5 from seeded noise.
+    pub video_estimate: Vec<f32>,
 }
 
 /// Fixed, exactly representable inputs: a_ij = ((7i + 3j) mod 11) / 8, b_ij = ((5i + 2j) mod 13) / 8 − 0.75.
@@ -63,13 +63,10 @@ pub async fn run_probe(device: &Device) -> Result<Probe> {
     let first_word_logits = read(model.lm_logits(h.narrow(1, tokens, 1))).await?;
 
     let words = [3u16, 7, 14, 18];
-    let noise = gaussian(1, tokens * config.patch_dim());
-    let layout = sequence::generate(words.len(), tokens);
-    let x = Tensor::cat(vec![model.embed_text(Some(Task::Generate), &words, 0), model.embed_video(&noise, &vec![0.5; tokens])], 1);
-    let (h, _) = model.trunk(x, &layout, None);
-    let mut velocity = read(model.velocity(h.narrow(1, 1 + words.len(), tokens))?).await?;
-    velocity.truncate(512);
-    Ok(Probe { matmul, digit_probabilities, first_word_logits, velocity })
+    let noise = gaussian(1, config.frames * config.frame_values());
+    let mut video_estimate = read(model.video_estimate(Task::Generate, &words, &noise, 0.5, None)?).await?;
+    video_estimate.truncate(512);
+    Ok(Probe { matmul, digit_probabilities, first_word_logits, video_estimate })
 }
 
 /// Largest absolute difference between two probes, field by field.
@@ -84,7 +81,7 @@ pub fn probe_difference(a: &Probe, b: &Probe) -> f32 {
         diff(&a.matmul, &b.matmul),
         diff(&a.digit_probabilities, &b.digit_probabilities),
         diff(&a.first_word_logits, &b.first_word_logits),
-        diff(&a.velocity, &b.velocity),
+        diff(&a.video_estimate, &b.video_estimate),
     ]
     .into_iter()
     .fold(0.0, f32::max)
@@ -106,6 +103,6 @@ mod tests {
         }
         assert_eq!(probe.digit_probabilities.len(), 10);
         assert_eq!(probe.first_word_logits.len(), ModelConfig::tiny().vocab);
-        assert_eq!(probe.velocity.len(), 512);
+        assert_eq!(probe.video_estimate.len(), 512);
     }
 }

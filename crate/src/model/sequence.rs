@@ -114,19 +114,12 @@ pub fn retrieve_text(text: usize) -> Layout {
     layout
 }
 
-/// `[generate + prompt | video]`.
-pub fn generate(prompt: usize, video: usize) -> Layout {
+/// `[task + prompt | video]`: `[generate + prompt | noisy video]`, or `[continue | video]` with
+/// the context frames clean.
+pub fn generation(task: Task, prompt: usize, video: usize) -> Layout {
     let mut layout = Layout::default();
-    layout.push(1 + prompt, Task::Generate, Modality::Text, &[0]);
-    layout.push(video, Task::Generate, Modality::Video, &[0, 1]);
-    layout
-}
-
-/// `[continue | video]` (context frames clean, the rest noisy).
-pub fn continuation(video: usize) -> Layout {
-    let mut layout = Layout::default();
-    layout.push(1, Task::Continue, Modality::Text, &[0]);
-    layout.push(video, Task::Continue, Modality::Video, &[0, 1]);
+    layout.push(1 + prompt, task, Modality::Text, &[0]);
+    layout.push(video, task, Modality::Video, &[0, 1]);
     layout
 }
 
@@ -174,7 +167,7 @@ mod tests {
 
     #[test]
     fn prompt_never_sees_video_in_generation() {
-        let layout = generate(2, 4);
+        let layout = generation(Task::Generate, 2, 4);
         let allowed = layout.allowed();
         let l = layout.len();
         for q in 0..3 {

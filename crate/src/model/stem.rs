@@ -4,6 +4,8 @@
 //! cost ~10 % of a forward pass. The strided ones see 15 px; the residual context convs after them
 //! widen that to 47 px (55 px per tubelet), so a cell can see a whole 28 px digit
 //! (`scripts/trainer/stem_probe.py`: per-tubelet digit accuracy of the stem alone, 72 → 83 %).
+//! Generation reads the same per-frame features at all three resolutions: the last as the video
+//! decoder's folded cells, all three as its skips (`decoder.rs`).
 
 use super::config::ModelConfig;
 use super::error::Result;
@@ -15,7 +17,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 /// PyTorch's `nn.Conv2d` (weight `[out, in, kh, kw]`, same layout in burn).
 #[derive(Clone, Debug)]
-struct Conv2d {
+pub(super) struct Conv2d {
     weight: Tensor<4>,
     bias: Tensor<1>,
     stride: usize,
@@ -23,7 +25,7 @@ struct Conv2d {
 }
 
 impl Conv2d {
-    fn load(weights: &Weights, name: &str, stride: usize, padding: usize, device: &Device) -> Result<Self> {
+    pub(super) fn load(weights: &Weights, name: &str, stride: usize, padding: usize, device: &Device) -> Result<Self> {
         Ok(Self {
             weight: weights.tensor4(&format!("{name}.weight"), device)?,
             bias: weights.tensor1(&format!("{name}.bias"), device)?,
@@ -32,7 +34,7 @@ impl Conv2d {
         })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub(super) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let options = ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1);
         conv2d(x, self.weight.clone(), Some(self.bias.clone()), options)
     }
@@ -64,16 +66,28 @@ impl VideoStem {
         })
     }
 
+    /// Per-frame features at 1/2, 1/4 and 1/8 resolution (the last after the context convs): what
+    /// the tubelet projection reads, and the video decoder's skips.
+    ///
+    /// # Shapes
+    /// `frames`: `[T, C, H, W]` → `[T, c/2, H/2, W/2]`, `[T, c, H/4, W/4]`, `[T, c, H/8, W/8]`
+    pub fn levels(&self, frames: Tensor<4>) -> [Tensor<4>; 3] {
+        let f1 = gelu(self.conv1.forward(frames));
+        let f2 = gelu(self.conv2.forward(f1.clone()));
+        let mut f3 = gelu(self.conv3.forward(f2.clone()));
+        for conv in &self.context {
+            f3 = f3.clone() + gelu(conv.forward(f3));
+        }
+        [f1, f2, f3]
+    }
+
     /// # Shapes
     /// `frames`: `[T·C·H·W]` values in [-1, 1] (frame-major, channel, row, column) → `[N, D]` in
     /// token order t, h, w.
     pub fn forward(&self, frames: &[f32], config: &ModelConfig, device: &Device) -> Tensor<2> {
         let (t, c, s) = (config.frames, config.channels, config.size);
         let x = Tensor::<4>::from_data(TensorData::new(frames.to_vec(), [t, c, s, s]), device);
-        let mut x = gelu(self.conv3.forward(gelu(self.conv2.forward(gelu(self.conv1.forward(x))))));
-        for conv in &self.context {
-            x = x.clone() + gelu(conv.forward(x));
-        }
+        let [_, _, x] = self.levels(x);
         let (gt, cells) = (config.frames / config.tubelet_t, s / 8);
         // Stack the tubelet's frames as channels (channel = dt·C + c), as the trainer does.
         let x = x.reshape([gt, config.tubelet_t * config.stem_channels, cells, cells]);

@@ -3,9 +3,10 @@
 use super::attention::LayerCache;
 use super::block::Block;
 use super::config::{ModelConfig, Task};
+use super::decoder::VideoDecoder;
 use super::error::{ModelError, Result};
 use super::layers::{project, LayerNorm, Linear};
-use super::sequence::Layout;
+use super::sequence::{self, Layout};
 use super::stem::VideoStem;
 use super::video::{time_features, tokens_to_frames};
 use super::weights::Weights;
@@ -18,7 +19,7 @@ pub struct UniVid {
     pub config: ModelConfig,
     pub device: Device,
     video_in: Linear,
-    stem: Option<VideoStem>,
+    stem: VideoStem,
     /// `[N, D]`: pos_t + pos_h + pos_w, summed once at load.
     video_pos: Tensor<2>,
     time_in: Linear,
@@ -37,7 +38,7 @@ pub struct UniVid {
     /// Log inverse temperature of retrieval scores, `[1]`.
     retrieve_scale: Tensor<1>,
     /// `None` until the `generate` weight group is attached (progressive loading).
-    video_out: Option<Linear>,
+    decoder: Option<VideoDecoder>,
 }
 
 /// Per-layer key/value caches of a prefix.
@@ -67,10 +68,7 @@ impl UniVid {
             .collect::<Result<_>>()?;
         Ok(Self {
             video_in: Linear::load(weights, "video_in", device)?,
-            stem: match config.stem_channels {
-                0 => None,
-                _ => Some(VideoStem::load(weights, &config, device)?),
-            },
+            stem: VideoStem::load(weights, &config, device)?,
             video_pos,
             time_in: Linear::load(weights, "time_in", device)?,
             time_out: Linear::load(weights, "time_out", device)?,
@@ -85,7 +83,7 @@ impl UniVid {
             retrieve_video: Linear::load(weights, "retrieve_video", device)?,
             retrieve_text: Linear::load(weights, "retrieve_text", device)?,
             retrieve_scale: weights.tensor1("retrieve_scale", device)?,
-            video_out: None,
+            decoder: None,
             device: device.clone(),
             config,
         })
@@ -93,15 +91,18 @@ impl UniVid {
 
     /// Video tokens: patches `[N·P]` (noised where t > 0) with one flow time per token → `[1, N, D]`.
     pub fn embed_video(&self, patches: &[f32], times: &[f32]) -> Tensor<3> {
-        let (n, p, td) = (self.config.video_tokens(), self.config.patch_dim(), self.config.time_dim);
+        let (n, p) = (self.config.video_tokens(), self.config.patch_dim());
         let x = Tensor::<2>::from_data(TensorData::new(patches.to_vec(), [n, p]), &self.device);
-        let t = Tensor::<2>::from_data(TensorData::new(time_features(times, td), [n, td]), &self.device);
-        let time = self.time_out.forward(silu(self.time_in.forward(t)));
-        let mut x = self.video_in.forward(x) + self.video_pos.clone() + time;
-        if let Some(stem) = &self.stem {
-            x = x + stem.forward(&tokens_to_frames(patches, &self.config), &self.config, &self.device);
-        }
+        let x = self.video_in.forward(x) + self.video_pos.clone() + self.time_embedding(times);
+        let x = x + self.stem.forward(&tokens_to_frames(patches, &self.config), &self.config, &self.device);
         x.unsqueeze_dim(0)
+    }
+
+    /// Flow times → `[len(times), D]`.
+    fn time_embedding(&self, times: &[f32]) -> Tensor<2> {
+        let td = self.config.time_dim;
+        let t = Tensor::<2>::from_data(TensorData::new(time_features(times, td), [times.len(), td]), &self.device);
+        self.time_out.forward(silu(self.time_in.forward(t)))
     }
 
     /// A text segment `[task, tokens…]` starting at segment position `offset` → `[1, n, D]`.
@@ -173,18 +174,32 @@ impl UniVid {
     }
 
     pub fn attach_generate(&mut self, weights: &Weights) -> Result<()> {
-        self.video_out = Some(Linear::load(weights, "video_out", &self.device)?);
+        self.decoder = Some(VideoDecoder::load(weights, &self.device)?);
         Ok(())
     }
 
     pub fn can_generate(&self) -> bool {
-        self.video_out.is_some()
+        self.decoder.is_some()
     }
 
-    /// `[B, N, D]` → velocity `[B, N, P]`.
-    pub fn velocity(&self, h: Tensor<3>) -> Result<Tensor<3>> {
-        let head = self.video_out.as_ref().ok_or(ModelError::NotLoaded { group: "generate" })?;
-        Ok(head.forward(h))
+    /// The video head's clean-sample estimate of every frame, for the generation sequence
+    /// `[task + words | one token per 8-px cell, all frames folded in]`. `t` is the flow time of
+    /// the noised frames (the others are clean context); `anchor` is the last clean frame (`None`
+    /// when every frame is noised).
+    ///
+    /// # Shapes
+    /// `frames`: `[T·C·H·W]` channel-first values → `[T, C, H, W]`
+    pub fn video_estimate(&self, task: Task, words: &[u16], frames: &[f32], t: f32, anchor: Option<usize>) -> Result<Tensor<4>> {
+        let decoder = self.decoder.as_ref().ok_or(ModelError::NotLoaded { group: "generate" })?;
+        let c = &self.config;
+        let x = Tensor::<4>::from_data(TensorData::new(frames.to_vec(), [c.frames, c.channels, c.size, c.size]), &self.device);
+        let levels = self.stem.levels(x.clone());
+        let cells = decoder.tokens(x.clone(), levels[2].clone(), c) + self.time_embedding(&[t]);
+        let n = c.cells();
+        let input = Tensor::cat(vec![self.embed_text(Some(task), words, 0), cells.unsqueeze_dim(0)], 1);
+        let (h, _) = self.trunk(input, &sequence::generation(task, words.len(), n), None);
+        let h = h.narrow(1, 1 + words.len(), n).squeeze_dim::<2>(0);
+        Ok(decoder.forward(h, levels, x, anchor, c))
     }
 
     /// Gate mixing weights `[layer][task·2 + modality][expert]`.

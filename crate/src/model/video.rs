@@ -51,6 +51,30 @@ pub fn tokens_to_frames(tokens: &[f32], config: &ModelConfig) -> Vec<f32> {
     frames
 }
 
+/// Clip → channel-first values `[T·C·H·W]` in [-1, 1]: the layout generation samples in.
+pub fn clip_to_frames(clip: &Clip, config: &ModelConfig) -> Vec<f32> {
+    let (c, plane) = (config.channels, config.size * config.size);
+    let mut frames = vec![0.0; config.frames * c * plane];
+    for (frame, values) in frames.chunks_mut(c * plane).enumerate() {
+        for (i, &pixel) in clip.frame(frame).iter().enumerate() {
+            values[(i % c) * plane + i / c] = to_unit(pixel);
+        }
+    }
+    frames
+}
+
+/// The inverse of [`clip_to_frames`], rounding to pixels.
+pub fn frames_to_clip(frames: &[f32], config: &ModelConfig) -> Clip {
+    let (c, plane) = (config.channels, config.size * config.size);
+    let mut clip = Clip::blank(config.frames, config.size, config.size, c);
+    for (frame, values) in frames.chunks(c * plane).enumerate() {
+        for (i, pixel) in clip.frame_mut(frame).iter_mut().enumerate() {
+            *pixel = from_unit(values[(i % c) * plane + i / c]);
+        }
+    }
+    clip
+}
+
 /// Calls `visit(frame, start, len)` for every run of a tubelet's values in a frame's interleaved
 /// pixels, in token order (t, h, w) then value order (dt, dy): the one place the layout is defined.
 fn for_each_tubelet_row(config: &ModelConfig, mut visit: impl FnMut(usize, usize, usize)) {
@@ -133,6 +157,8 @@ mod tests {
         let (frame, channel, y, x) = (1, 2, 3, 17);
         let stem_index = ((frame * 3 + channel) * 64 + y) * 64 + x;
         assert_eq!(frames[stem_index], to_unit(clip.frame(frame)[(y * 64 + x) * 3 + channel]));
+        assert_eq!(clip_to_frames(&clip, &config), frames, "one channel-first layout");
+        assert_eq!(frames_to_clip(&frames, &config), clip);
     }
 
     #[test]

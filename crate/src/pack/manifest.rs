@@ -22,7 +22,7 @@ pub enum Group {
     Core,
     /// Digit and motion heads, the retrieval projections.
     Understand,
-    /// The flow-matching video head.
+    /// The flow-matching video decoder.
     Generate,
 }
 
@@ -32,7 +32,7 @@ impl Group {
     pub fn of(tensor: &str) -> Self {
         if ["digit_head.", "motion_head.", "retrieve_"].iter().any(|p| tensor.starts_with(p)) {
             Group::Understand
-        } else if tensor.starts_with("video_out.") {
+        } else if tensor.starts_with("decoder.") {
             Group::Generate
         } else {
             Group::Core

@@ -1,6 +1,8 @@
 """Which video output path learns to carry digits forward? Trains one candidate on 10->10
 continuation only (the `benchmark` world, train split) for a fixed number of clips and logs its
-curve, so candidates are compared on the same clips. Not part of the product: a design probe.
+curve, so candidates are compared on the same clips. Not part of the product: a design probe, run against the model before `folded_conv` became its
+video decoder (commit 3cea044, weights of step 7 800); later models carry `folded_conv` as
+`decoder.*` (scripts/trainer/model.py, VideoDecoder) and no longer have `video_out`.
 
   python3 scripts/trainer/probes/video_paths.py CANDIDATE --clips N --out LOG.jsonl [--warm models/univid-small]
 
