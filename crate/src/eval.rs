@@ -8,6 +8,7 @@ use crate::judge::{frechet_distance, Judge, Tally};
 use crate::model::{no_progress, rank_by_similarity, AnswerSource, DecodeOptions, GenerateOptions, Result, UniVid};
 use rand::SeedableRng;
 use serde_json::{json, Value};
+use std::ops::ControlFlow;
 
 /// Understanding: digit set, motions, captions, and every question type — answered as `ask` does
 /// (`qa_accuracy`) and, for comparison, every answer decoded by the model (`qa_model_only`).
@@ -120,8 +121,16 @@ pub async fn continuation(model: &UniVid, world: &World, n: u64, seed: u64, step
         let (clip, _) = world.clip(Split::Test, seed, index);
         let options = GenerateOptions { steps, guidance: 1.0, seed: index };
         let context = clip.slice(0, frames_in)?;
-        let predicted = model.continue_clip(&context, frames_in, options, &mut no_progress).await?;
-        let estimate = model.continue_clip(&context, frames_in, GenerateOptions { steps: 1, ..options }, &mut no_progress).await?;
+        // The sampler's first step starts from the same noise as a one-step run: its estimate is what
+        // `steps: 1` returns, so one run gives both.
+        let mut first = None;
+        let predicted = model.continue_clip(&context, frames_in, options, &mut |p| {
+            if p.step == 1 {
+                first = Some((p.estimate)());
+            }
+            ControlFlow::Continue(())
+        }).await?;
+        let estimate = first.expect("a continuation makes at least one step");
         let black = Clip::blank(clip.frames, clip.height, clip.width, clip.channels);
         let mut last = clip.clone();
         for f in frames_in..clip.frames {

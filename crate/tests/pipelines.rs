@@ -107,6 +107,23 @@ fn generation_is_deterministic_per_seed() {
 }
 
 #[test]
+fn the_first_preview_of_a_continuation_is_its_one_step_result() {
+    // `univid eval` reads the one-step estimate off a longer run's first step.
+    let model = tiny();
+    let options = GenerateOptions { steps: 3, guidance: 1.0, seed: 4 };
+    let mut first = None;
+    pollster::block_on(model.continue_clip(&clip(2), 10, options, &mut |p| {
+        if p.step == 1 {
+            first = Some((p.estimate)());
+        }
+        ControlFlow::Continue(())
+    }))
+    .unwrap();
+    let one_step = pollster::block_on(model.continue_clip(&clip(2), 10, GenerateOptions { steps: 1, ..options }, &mut no_progress)).unwrap();
+    assert_eq!(first, Some(one_step));
+}
+
+#[test]
 fn continuation_keeps_the_given_frames() {
     let model = tiny();
     let input = clip(2);
