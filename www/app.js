@@ -1,6 +1,5 @@
 // The demo page: streams the shipped model through the UniVid API and wires the controls.
-import { UniVid, Clip } from './univid/index.js';
-import init, { sampleClip } from './pkg/univid.js';
+import { UniVid } from './univid/index.js';
 
 const MODEL = '../models/univid-small-int8';
 const $ = (id) => document.getElementById(id);
@@ -38,7 +37,6 @@ function onProgress(event) {
 async function load() {
   $('load').disabled = true;
   try {
-    await init();
     setStatus('Downloading…');
     model = await UniVid.load(MODEL, { backend: $('backend').value, onProgress });
     digits = new Uint8Array(await (await fetch('digits-test.bin')).arrayBuffer());
@@ -56,10 +54,10 @@ async function load() {
 }
 
 async function newSample() {
-  const sample = sampleClip(digits, 'test', 0, sampleIndex++);
+  const sample = await model.sampleClip(digits, { split: 'test', seed: 0, index: sampleIndex++ });
   $('truth').textContent = sample.caption;
   $('file-report').textContent = '';
-  await understand(Clip.fromPixels(sample.pixels, { frames: sample.frames, size: sample.size }));
+  await understand(sample.clip);
 }
 
 async function ownVideo() {
@@ -105,8 +103,9 @@ async function describeVideo(file, name) {
 
 async function buildLibrary() {
   $('search-status').textContent = `Indexing ${LIBRARY_SIZE} sample clips…`;
-  const samples = Array.from({ length: LIBRARY_SIZE }, (_, i) => sampleClip(digits, 'test', 7, i));
-  const clips = samples.map((s) => Clip.fromPixels(s.pixels, { frames: s.frames, size: s.size }));
+  const samples = [];
+  for (let i = 0; i < LIBRARY_SIZE; i++) samples.push(await model.sampleClip(digits, { split: 'test', seed: 7, index: i }));
+  const clips = samples.map((s) => s.clip);
   library.index = await model.index(clips);
   library.clips = clips;
   library.labels = samples.map((s) => s.caption);

@@ -114,11 +114,14 @@ fn frame_scores(predicted: &Clip, truth: &Clip, from: usize) -> FrameScores {
 /// baselines computed by the same code: one future sampled with `steps` Euler steps, and the
 /// one-step clean-sample estimate (the conditional mean: blurred where the future is uncertain,
 /// the MSE-optimal guess the benchmark's MSE rewards; what `continue` returns with `steps: 1`).
-pub async fn continuation(model: &UniVid, world: &World, n: u64, seed: u64, steps: usize) -> Result<Value> {
-    let frames_in = 10;
+/// The judge reads the sampled future alone: does each digit stay itself and keep moving the way
+/// the real future does (`future_caption`)? The same judge on the real future is its ceiling here.
+pub async fn continuation(model: &UniVid, judge: &Judge, world: &World, n: u64, seed: u64, steps: usize) -> Result<Value> {
+    let frames_in = model.config.frames / 2; // `continue` takes the half split it was trained on
     let mut totals = [FrameScores::default(); 4];
+    let (mut sampled_tally, mut real_tally) = (Tally::default(), Tally::default());
     for index in 0..n {
-        let (clip, _) = world.clip(Split::Test, seed, index);
+        let (clip, truth) = world.clip(Split::Test, seed, index);
         let options = GenerateOptions { steps, guidance: 1.0, seed: index };
         let context = clip.slice(0, frames_in)?;
         // The sampler's first step starts from the same noise as a one-step run: its estimate is what
@@ -140,13 +143,30 @@ pub async fn continuation(model: &UniVid, world: &World, n: u64, seed: u64, step
         for (total, guess) in totals.iter_mut().zip([&predicted, &black, &last, &estimate]) {
             *total = *total + frame_scores(guess, &clip, frames_in);
         }
+        let expected = future_caption(&truth, frames_in);
+        sampled_tally.add(&judge.check(&predicted.slice(frames_in, clip.frames)?, &expected).await?);
+        real_tally.add(&judge.check(&clip.slice(frames_in, clip.frames)?, &expected).await?);
     }
     let per = |t: FrameScores| {
         let t = t.scaled(1.0 / n as f64);
         json!({ "mse": t.mse, "mae": t.mae, "ssim": t.ssim, "psnr": t.psnr })
     };
-    Ok(json!({ "clips": n, "steps": steps, "model": per(totals[0]), "model_one_step": per(totals[3]),
-        "all_black": per(totals[1]), "copy_last_frame": per(totals[2]) }))
+    let mut judged = sampled_tally.rates("consistency");
+    merge(&mut judged, json!({ "real_future": real_tally.rates("consistency"),
+        "what": "the judge reads the sampled future frames alone against the real future's caption (each digit's identity and its direction from the first future frame on, after any bounce); real_future: the same judge on the real future frames, its ceiling here" }));
+    Ok(json!({ "clips": n, "steps": steps, "frames_in": frames_in, "model": per(totals[0]), "model_one_step": per(totals[3]),
+        "all_black": per(totals[1]), "copy_last_frame": per(totals[2]), "sampled_judged": judged }))
+}
+
+/// The caption of a clip's frames from `from` on: the same digits, each moving the way it sets off
+/// at frame `from` (a digit that bounced before then moves the other way in that part).
+fn future_caption(truth: &Truth, from: usize) -> String {
+    let mut future = truth.clone();
+    for digit in &mut future.digits {
+        let ((x0, y0), (x1, y1)) = (digit.trajectory[from], digit.trajectory[from + 1]);
+        digit.motion = Motion::nearest((y0 - y1).atan2(x1 - x0).to_degrees().rem_euclid(360.0));
+    }
+    caption(&future)
 }
 
 /// Text → video: generate from held-out captions and let the judge check each element.

@@ -108,7 +108,8 @@ async function clickThrough(backend, slowness) {
   // Describe a longer video: two sample clips back to back as a 4 s WebM, described every 2 s.
   const webm = await page.evaluate(async () => {
     const { Clip } = await import('./univid/index.js');
-    const { sampleClip } = await import('./pkg/univid.js');
+    const { default: init, sampleClip } = await import('./pkg/univid.js');
+    await init(); // the page runs its model in a worker: this thread's own copy makes the clips
     const digits = new Uint8Array(await (await fetch('digits-test.bin')).arrayBuffer());
     const pixels = new Uint8Array(40 * 4096);
     pixels.set(sampleClip(digits, 'test', 3, 0).pixels, 0);
@@ -155,4 +156,62 @@ test('accessibility: axe-core finds no serious or critical violation in the used
   assert.deepEqual(serious(desktop), []);
   assert.deepEqual(serious(phone), []);
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px at phone width`);
+});
+
+// For people to look at (tests/artifacts/generation-strip.png): what Generate and Continue make
+// today with the demo's settings (20 steps), 4 prompts and 2 continuations beside the real future,
+// every other frame. It checks only that the strip shows the clips it says it shows.
+test('generation strip: 4 prompts and 2 continuations, every other frame', { timeout: 600_000 }, async () => {
+  const own = await context.newPage();
+  await own.goto(`${base}/www/index.html`);
+  const strip = await own.evaluate(async () => {
+    const { UniVid, Clip } = await import('./univid/index.js');
+    const { default: init, sampleClip } = await import('./pkg/univid.js');
+    await init(); // this page's copy of the wasm module makes the sample clips
+    const model = await UniVid.load('../models/univid-small-int8', { backend: 'cpu' });
+    await model.fullyLoaded;
+    const digits = new Uint8Array(await (await fetch('digits-test.bin')).arrayBuffer());
+    const rows = [];
+    for (const prompt of ['digit 3 moves left', 'digit 7 moves up', 'digit 0 moves down and to the right', 'digit 1 moves right while digit 8 moves down']) {
+      rows.push({ label: `generate: ${prompt}`, clip: await model.generate(prompt, { steps: 20, seed: 1 }) });
+    }
+    for (const index of [0, 1]) {
+      const real = Clip.fromPixels(sampleClip(digits, 'test', 11, index).pixels, { frames: 20, size: 64 });
+      rows.push({ label: `real (continue from frames 1–10): ${await model.describe(real)}`, clip: real });
+      rows.push({ label: 'continue: frames 11–20 sampled', clip: await model.continue(real, { steps: 20, seed: 1 }) });
+    }
+    const scale = 2;
+    const shown = Array.from({ length: 10 }, (_, i) => 2 * i + 1);
+    const [cell, label] = [64 * scale + 4, 16];
+    const canvas = new OffscreenCanvas(shown.length * cell, rows.length * (cell + label));
+    const ctx = canvas.getContext('2d');
+    ctx.fillStyle = '#222';
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    rows.forEach(({ label: text, clip }, r) => {
+      const top = r * (cell + label);
+      ctx.fillStyle = '#eee';
+      ctx.font = '12px sans-serif';
+      ctx.fillText(text, 4, top + 12);
+      shown.forEach((f, c) => {
+        const frame = new ImageData(64, 64);
+        for (let i = 0; i < 4096; i++) frame.data.set([clip.pixels[f * 4096 + i], clip.pixels[f * 4096 + i], clip.pixels[f * 4096 + i], 255], 4 * i);
+        const tile = new OffscreenCanvas(64, 64);
+        tile.getContext('2d').putImageData(frame, 0, 0);
+        ctx.imageSmoothingEnabled = false;
+        ctx.drawImage(tile, c * cell + 2, top + label, 64 * scale, 64 * scale);
+      });
+    });
+    model.dispose();
+    const png = await canvas.convertToBlob({ type: 'image/png' });
+    // How far the prompt moves the output (same seed, same noise): the largest pixel difference
+    // between the first prompt's clip and each other's.
+    const promptEffect = [1, 2, 3].map((r) => rows[0].clip.pixels.reduce((m, v, i) => Math.max(m, Math.abs(v - rows[r].clip.pixels[i])), 0));
+    return { rows: rows.map((r) => r.label), frames: rows.map((r) => r.clip.frames), promptEffect, png: Array.from(new Uint8Array(await png.arrayBuffer())) };
+  });
+  await own.close();
+  fs.writeFileSync(`${ARTIFACTS}/generation-strip.png`, Buffer.from(strip.png));
+  console.log(`generation strip (tests/artifacts/generation-strip.png): ${strip.rows.join(' | ')}; largest pixel difference from the first prompt's clip: ${strip.promptEffect.join(', ')} of 255`);
+  assert.equal(strip.rows.length, 8);
+  assert.deepEqual(strip.frames, Array(8).fill(20));
+  assert.equal(Buffer.from(strip.png.slice(1, 4)).toString(), 'PNG');
 });

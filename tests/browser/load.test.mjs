@@ -178,3 +178,70 @@ test('a download that hangs halfway fails with NETWORK (stalled) after the stall
   assert.ok(again.ok, again.message);
   assert.match(again.caption, /^digit \d/);
 });
+
+test('a model in hand (a Map of Blobs, in the worker) describes what the downloaded one does; a missing or altered file is refused', { timeout: 240_000 }, async () => {
+  const downloaded = await loadAndDescribe(`/${PACK}`);
+  assert.ok(downloaded.ok, downloaded.message);
+  requests.length = 0;
+  const r = await page.evaluate(async ([pack, files]) => {
+    const { UniVid, Clip } = await import('/www/univid/index.js');
+    const { default: init, sampleClip } = await import('/www/pkg/univid.js');
+    await init();
+    const blobs = new Map();
+    for (const file of files) blobs.set(file, await (await fetch(`/${pack}/${file}`)).blob());
+    const fetched = performance.now();
+    const sample = sampleClip(new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer()), 'test', 0, 0);
+    const clip = Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });
+    const model = await UniVid.load(blobs, { backend: 'cpu', cache: false });
+    const caption = await model.describe(clip);
+    await model.fullyLoaded;
+    const generated = (await model.generate('digit 3 moves left', { steps: 1 })).frames;
+    model.dispose();
+    const refusal = async (files) => {
+      try { (await UniVid.load(files, { backend: 'cpu', cache: false, worker: false })).dispose(); return 'no error'; } catch (e) { return `${e.code}/${e.detail ?? ''}: ${e.message}`; }
+    };
+    const missing = new Map(blobs);
+    missing.delete(files[1]);
+    const altered = new Map(blobs);
+    const bytes = new Uint8Array(await blobs.get(files[1]).arrayBuffer());
+    bytes[bytes.length - 7] ^= 0x20;
+    altered.set(files[1], bytes);
+    return { caption, generated, fetched, missing: await refusal(missing), altered: await refusal(altered), notFiles: await refusal({ 'manifest.json': 'text' }) };
+  }, [PACK, ['manifest.json', ...manifest.shards.map((s) => s.file)]]);
+  assert.equal(r.caption, downloaded.caption);
+  assert.equal(r.generated, 20);
+  assert.match(r.missing, /^BAD_INPUT\/: the model's files lack /);
+  assert.match(r.altered, /^INTEGRITY\/shard-hash/);
+  assert.match(r.notFiles, /^BAD_INPUT\//);
+});
+
+test('UniVid.cache reports, deletes and clears the kept shards, and reports storage', { timeout: 240_000 }, async () => {
+  const total = manifest.shards.reduce((n, s) => n + s.bytes, 0);
+  const warm = await loadAndDescribe(`/${PACK}`);
+  assert.ok(warm.ok, warm.message);
+  const r = await page.evaluate(async (pack) => {
+    const { UniVid } = await import('/www/univid/index.js');
+    const kept = await UniVid.cache.status(`/${pack}`);
+    const freed = await UniVid.cache.delete(`/${pack}/`);
+    const afterDelete = await UniVid.cache.status(`/${pack}`);
+    const again = await UniVid.load(`/${pack}`, { backend: 'cpu', worker: false });
+    await again.fullyLoaded;
+    again.dispose();
+    const reloaded = await UniVid.cache.status(new URL(`/${pack}`, location.href));
+    await UniVid.cache.clear();
+    const afterClear = await UniVid.cache.status(`/${pack}`);
+    let unknown;
+    try { await UniVid.cache.status('/no/such/model'); unknown = 'no error'; } catch (e) { unknown = e.code; }
+    return { kept, freed, afterDelete, reloaded, afterClear, unknown, estimate: await UniVid.cache.estimate(), persisted: await UniVid.cache.persist() };
+  }, PACK);
+  assert.deepEqual(r.kept, { cachedShards: manifest.shards.length, shards: manifest.shards.length, cachedBytes: total, totalBytes: total, complete: true });
+  assert.equal(r.freed, total);
+  assert.equal(r.afterDelete.cachedShards, 0);
+  assert.equal(r.afterDelete.complete, false);
+  assert.equal(r.reloaded.complete, true, 'a load after delete keeps the shards again');
+  assert.equal(r.afterClear.cachedBytes, 0);
+  assert.equal(r.unknown, 'NETWORK');
+  assert.ok(r.estimate.quota > 0 && r.estimate.usage >= 0, JSON.stringify(r.estimate));
+  assert.equal(typeof r.persisted, 'boolean');
+  console.log(`storage: ${JSON.stringify(r.estimate)}, persist() → ${r.persisted}`);
+});

@@ -4,8 +4,8 @@
 
 import { UniVid, Clip, EmbeddingIndex, UniVidError, toVtt } from '../../www/univid/index.js';
 import type {
-  Backend, Channels, Classification, ClipReport, ClipSource, ContinueOptions, Cue, DigitGuess,
-  EmbeddingIndexJSON, ErrorCode, GenerateOptions, LoadEvent, LoadOptions, Manifest, Motion, Quant,
+  Backend, CacheStatus, Channels, Classification, ClipReport, ClipSource, ContinueOptions, Cue, DigitGuess,
+  EmbeddingIndexJSON, ErrorCode, GenerateOptions, LoadEvent, LoadOptions, Manifest, ModelCache, ModelFiles, Motion, Quant,
   SearchHit, TimelineOptions, WeightGroup,
 } from '../../www/univid/index.js';
 
@@ -31,6 +31,13 @@ async function load(signal: AbortSignal): Promise<UniVid> {
   const model = await UniVid.load('models/univid-small-int8', options);
   await UniVid.load('models/univid-small-int8', { backend: 'webgpu', threads: 4, worker: false, cache: false });
   await UniVid.load('models/univid-small-int8');
+  await UniVid.load(new URL('https://example.com/models/univid-small-int8/'), { engineBase: 'https://cdn.example.com/univid-web/' });
+  const files: ModelFiles = new Map<string, Blob | ArrayBuffer | Uint8Array>([['manifest.json', new Blob([])], ['core.safetensors', new Uint8Array(8)]]);
+  await UniVid.load(files);
+  await UniVid.load({ 'manifest.json': new ArrayBuffer(0) });
+  await UniVid.load([new File([], 'manifest.json')]);
+  // @ts-expect-error: files are bytes, not text
+  await UniVid.load({ 'manifest.json': '{}' });
   // @ts-expect-error: backends are 'auto', 'webgpu' or 'cpu'
   await UniVid.load('models/univid-small-int8', { backend: 'webgl' });
   // @ts-expect-error: threads is 'auto' or a number
@@ -42,8 +49,26 @@ async function load(signal: AbortSignal): Promise<UniVid> {
   return model;
 }
 
+// What the package keeps on this origin.
+async function storage(): Promise<void> {
+  const cache: ModelCache = UniVid.cache;
+  const status: CacheStatus = await cache.status('models/univid-small-int8');
+  log(status.cachedShards, status.shards, status.cachedBytes / status.totalBytes, status.complete);
+  const freed: number = await cache.delete(new URL('https://example.com/models/univid-small-int8/'));
+  const { usage, quota, persisted } = await cache.estimate();
+  log(freed, usage / quota, persisted, await cache.persist());
+  await cache.clear();
+  // @ts-expect-error: the cache is the package's, not replaceable
+  UniVid.cache = cache;
+}
+
 // What a loaded model says about itself.
 async function inspect(model: UniVid): Promise<void> {
+  const digits = new Uint8Array(await (await fetch('digits-test.bin')).arrayBuffer());
+  const sample = await model.sampleClip(digits, { split: 'test', seed: 0, index: 3 });
+  log(sample.clip.frames, sample.caption, sample.truth);
+  // @ts-expect-error: the splits are train, validation and test
+  await model.sampleClip(digits, { split: 'dev' });
   const backend: Backend = model.backend;
   log(model.inWorker, backend, model.backendReason, model.threads, model.threadsReason);
   log(model.frames, model.size, model.vocabulary.join(' '), model.embedDim, model.space);
@@ -78,13 +103,15 @@ async function clips(video: HTMLVideoElement, file: File, canvas: HTMLCanvasElem
 
   const fromVideo = await Clip.from(video, { frames: 20, size: 64, start: 1, end: 3, channels: 3 });
   const fromFile = await UniVid.clipFrom(file, { frames: 20, size: 64, start: 0.5, channels: 1 });
-  const frames: ClipSource = [new ImageData(32, 32), canvas, new OffscreenCanvas(32, 32), bitmap, image];
+  const frames: ClipSource = [new ImageData(32, 32), canvas, new OffscreenCanvas(32, 32), bitmap, image, video, new VideoFrame(canvas, { timestamp: 0 })];
   const fromFrames = await Clip.from(frames);
-  for (const { clip, report } of [fromVideo, fromFile, fromFrames]) {
+  const fromStream = await Clip.from(canvas.captureStream(), { frames: 20, fps: 10 });
+  for (const { clip, report } of [fromVideo, fromFile, fromFrames, fromStream]) {
     const r: ClipReport = report;
     log(clip.channels, r.width, r.height, r.converted);
     if (r.source === 'video') log(r.duration, r.times.map((t) => t.toFixed(2)));
-    else log(r.count, r.picked.join(','));
+    else if (r.source === 'frames') log(r.count, r.picked.join(','));
+    else log(r.fps, r.times.length);
   }
 
   // @ts-expect-error: the shape is required
@@ -217,6 +244,7 @@ async function errors(model: UniVid, clip: Clip): Promise<void> {
 
 export async function main(signal: AbortSignal, video: HTMLVideoElement, file: File, canvas: HTMLCanvasElement, bitmap: ImageBitmap, image: HTMLImageElement): Promise<void> {
   const model = await load(signal);
+  await storage();
   await inspect(model);
   const clip = await clips(video, file, canvas, bitmap, image);
   await understand(model, clip, file, signal);

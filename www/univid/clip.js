@@ -34,7 +34,7 @@ export class Clip {
     const out = new Uint8Array(n * channels);
     const p = this.pixels;
     if (channels === 1) {
-      for (let i = 0; i < n; i++) out[i] = Math.floor((299 * p[3 * i] + 587 * p[3 * i + 1] + 114 * p[3 * i + 2] + 500) / 1000);
+      for (let i = 0; i < n; i++) out[i] = luma(p[3 * i], p[3 * i + 1], p[3 * i + 2]);
     } else {
       for (let i = 0; i < n; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = p[i];
     }
@@ -135,32 +135,57 @@ export class Clip {
 const GRAY_PALETTE = Array.from({ length: 256 }, (_, v) => [v, v, v]);
 
 function checkPlayback(fps, scale) {
-  if (!(fps > 0 && fps <= 60)) throw new UniVidError('BAD_INPUT', `fps must be in (0, 60], got ${fps}`);
+  checkFps(fps);
   if (!Number.isInteger(scale) || scale < 1 || scale > 16) throw new UniVidError('BAD_INPUT', `scale must be an integer 1..16, got ${scale}`);
+}
+
+function checkFps(fps) {
+  if (!(fps > 0 && fps <= 60)) throw new UniVidError('BAD_INPUT', `fps must be in (0, 60], got ${fps}`);
+}
+
+/** BT.601 luminance in integers, rounded as the Rust crate's `luma` does (so both convert alike). */
+function luma(r, g, b) {
+  return Math.floor((299 * r + 587 * g + 114 * b + 500) / 1000);
 }
 
 function checkChannels(channels) {
   if (channels !== 1 && channels !== 3) throw new UniVidError('BAD_INPUT', `channels must be 1 (grayscale) or 3 (RGB), got ${channels}`);
 }
 
-/** A drawable scaled to `size`×`size` by the browser's area filter, as luminance (BT.601) or RGB. */
-function frameValues(drawable, size, channels) {
-  const rgba = scaledRgba(drawable, size);
+/** A drawable scaled to `size`×`size` by the browser's area filter, as luminance (BT.601) or RGB.
+ * `what` names it in errors ('the video', 'frame 3'). */
+function frameValues(drawable, size, channels, what) {
+  const rgba = scaledRgba(drawable, size, what);
   const out = new Uint8Array(size * size * channels);
   for (let p = 0; p < size * size; p++) {
     if (channels === 3) out.set(rgba.subarray(4 * p, 4 * p + 3), 3 * p);
-    else out[p] = Math.round(0.299 * rgba[p * 4] + 0.587 * rgba[p * 4 + 1] + 0.114 * rgba[p * 4 + 2]);
+    else out[p] = luma(rgba[p * 4], rgba[p * 4 + 1], rgba[p * 4 + 2]);
   }
   return out;
 }
 
-function scaledRgba(drawable, size) {
+function scaledRgba(drawable, size, what) {
   const canvas = new OffscreenCanvas(size, size);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   ctx.imageSmoothingEnabled = true;
   ctx.imageSmoothingQuality = 'high';
   ctx.drawImage(drawable, 0, 0, size, size);
-  return ctx.getImageData(0, 0, size, size).data;
+  try {
+    return ctx.getImageData(0, 0, size, size).data;
+  } catch (e) {
+    // Drawing another origin's pixels without CORS taints the canvas; reading it back throws.
+    if (e?.name === 'SecurityError') throw crossOriginError(drawable, what, e);
+    throw e;
+  }
+}
+
+function crossOriginError(drawable, what, cause) {
+  const message = isVideoElement(drawable)
+    ? `${what} is cross-origin without CORS, so the browser forbids reading its pixels: serve it with `
+      + 'Access-Control-Allow-Origin and set video.crossOrigin = "anonymous" before setting its src'
+    : `${what} holds pixels from another origin without CORS (such an image, or a canvas drawn from one), so the `
+      + 'browser forbids reading them: serve the image with Access-Control-Allow-Origin and set img.crossOrigin = "anonymous" before setting its src';
+  return new UniVidError('BAD_INPUT', message, { cause, detail: 'cross-origin' });
 }
 
 /** Evenly spaced indices (or times) of `count` samples over `length` items. */
@@ -168,33 +193,65 @@ function evenly(length, count) {
   return Array.from({ length: count }, (_, i) => (count === 1 ? 0 : (i * (length - 1)) / (count - 1)));
 }
 
+/** Pixel size as drawImage draws it: video elements, VideoFrames (display size) and images
+ * (natural size) each name it differently; canvases, ImageBitmaps and ImageData use width. */
 function drawableSize(d) {
-  return [d.videoWidth ?? d.width, d.videoHeight ?? d.height];
+  return [d.videoWidth ?? d.displayWidth ?? d.naturalWidth ?? d.width, d.videoHeight ?? d.displayHeight ?? d.naturalHeight ?? d.height];
 }
 
 const isVideoElement = (s) => Boolean(globalThis.HTMLVideoElement) && s instanceof HTMLVideoElement;
+const isMediaStream = (s) => Boolean(globalThis.MediaStream) && s instanceof MediaStream;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function videoFrom(source) {
-  if (isVideoElement(source)) return { video: source, revoke: () => {} };
+function videoFrom(source) {
+  if (isVideoElement(source)) {
+    // Sampling seeks the caller's own video (paused, so each frame is the one sought); `close`
+    // puts its time and play state back.
+    const saved = { time: source.currentTime, paused: source.paused };
+    source.pause();
+    return { video: source, close: () => restorePlayback(source, saved) };
+  }
   const url = URL.createObjectURL(source);
   const video = document.createElement('video');
   video.muted = true;
   video.preload = 'auto';
   video.src = url;
-  return { video, revoke: () => URL.revokeObjectURL(url) };
+  return { video, close: async () => URL.revokeObjectURL(url) };
+}
+
+/** Never throws: a failed restore must not hide the error (or result) of the sampling. */
+async function restorePlayback(video, { time, paused }) {
+  if (video.readyState >= 1 && !video.error) {
+    video.currentTime = time;
+    await once(video, 'seeked', 10_000, 'restoring the video time').catch(() => {});
+  }
+  // Not awaited: play() settles only once data arrives; `paused` is false at once.
+  if (!paused) video.play().catch(() => {});
 }
 
 function once(target, ok, timeoutMs, what) {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new UniVidError('BAD_INPUT', `${what}: timed out`)), timeoutMs);
-    target.addEventListener(ok, () => { clearTimeout(timer); resolve(); }, { once: true });
-    target.addEventListener('error', () => { clearTimeout(timer); reject(new UniVidError('BAD_INPUT', `${what}: the browser cannot decode this video`)); }, { once: true });
+    // Both listeners go when either fires, so a caller's own <video> keeps none of ours.
+    const listening = new AbortController();
+    const settle = (fn) => (value) => { clearTimeout(timer); listening.abort(); fn(value); };
+    const timer = setTimeout(settle(() => reject(new UniVidError('BAD_INPUT', `${what}: timed out`))), timeoutMs);
+    target.addEventListener(ok, settle(resolve), { signal: listening.signal });
+    target.addEventListener('error', settle(() => reject(new UniVidError('BAD_INPUT', `${what}: the browser cannot decode this video${corsHint(target)}`))), { signal: listening.signal });
   });
 }
 
-/** A `<video>` (or one made for a File/Blob) with its metadata read; `revoke()` when done. */
+/** A failed CORS check looks like a decode error to the page; say what it likely is. */
+function corsHint(video) {
+  if (!isVideoElement(video) || video.crossOrigin === null) return '';
+  const src = video.currentSrc || video.src;
+  if (!src || new URL(src, location.href).origin === location.origin) return '';
+  return ` (or, as it is cross-origin with crossOrigin set, its server does not send Access-Control-Allow-Origin)`;
+}
+
+/** A `<video>` (or one made for a File/Blob) with its metadata read; `await close()` when done:
+ * it restores a caller's video (time, playing or paused) or frees the one made here. */
 export async function openVideo(source) {
-  const { video, revoke } = await videoFrom(source);
+  const { video, close } = videoFrom(source);
   try {
     if (video.readyState < 1) await once(video, 'loadedmetadata', 10_000, 'reading the video');
     let duration = video.duration;
@@ -205,9 +262,9 @@ export async function openVideo(source) {
       duration = video.duration;
     }
     if (!(duration > 0) || !video.videoWidth) throw new UniVidError('BAD_INPUT', 'the video has no decodable frames');
-    return { video, duration, revoke };
+    return { video, duration, close };
   } catch (e) {
-    revoke();
+    await close();
     throw e;
   }
 }
@@ -222,19 +279,51 @@ export async function sampleVideo({ video, duration }, frames, size, start = 0, 
   for (const [i, t] of times.entries()) {
     video.currentTime = t;
     await once(video, 'seeked', 10_000, `seeking to ${t.toFixed(2)} s`);
-    pixels.set(frameValues(video, size, channels), i * size * size * channels);
+    pixels.set(frameValues(video, size, channels, 'the video'), i * size * size * channels);
   }
   return { clip: new Clip(pixels, frames, size, channels), report: { source: 'video', duration, width: video.videoWidth, height: video.videoHeight, times } };
 }
 
+/** `frames` frames of a live MediaStream, one every 1/fps s from the first. A muted `<video>` of
+ * our own plays a clone of its first video track: stopping the clone stops nothing of the caller's. */
+async function sampleStream(stream, frames, size, fps, channels) {
+  const track = stream.getVideoTracks().find((t) => t.readyState === 'live');
+  if (!track) throw new UniVidError('BAD_INPUT', 'the MediaStream has no live video track');
+  const clone = track.clone();
+  const video = document.createElement('video');
+  video.muted = true;
+  video.playsInline = true;
+  video.srcObject = new MediaStream([clone]);
+  try {
+    video.play().catch(() => {}); // a muted video may autoplay; a stream that never starts times out below
+    if (video.readyState < 2) await once(video, 'loadeddata', 10_000, 'waiting for the stream\'s first frame');
+    const pixels = new Uint8Array(frames * size * size * channels);
+    const times = [];
+    const first = performance.now();
+    for (let i = 0; i < frames; i++) {
+      const wait = first + (i * 1000) / fps - performance.now();
+      if (wait > 0) await sleep(wait);
+      times.push((performance.now() - first) / 1000);
+      pixels.set(frameValues(video, size, channels, 'the stream'), i * size * size * channels);
+    }
+    return { clip: new Clip(pixels, frames, size, channels), report: { source: 'stream', fps, width: video.videoWidth, height: video.videoHeight, times } };
+  } finally {
+    video.pause();
+    video.srcObject = null;
+    clone.stop();
+  }
+}
+
 /**
  * Converts real input to the model's clip: `frames` frames of `size`×`size` (grayscale, or RGB
- * with `channels: 3`), sampled
- * evenly from a `<video>`, File/Blob (video; `start`/`end` in seconds pick a part of it), or an
- * array of ImageData / canvases / images.
+ * with `channels: 3`), sampled evenly from a `<video>` (its time and play state are put back
+ * afterwards) or File/Blob (video; `start`/`end` in seconds pick a part of it), sampled live from a
+ * MediaStream (camera, screen; `fps` frames a second, default 10), or picked evenly from an array
+ * of ImageData / canvases / images / ImageBitmaps / VideoFrames (not closed: they stay the caller's).
  * Returns `{ clip, report }`; the report says what was done (source size, frames picked, times).
+ * Pixels from another origin without CORS reject with BAD_INPUT, detail 'cross-origin'.
  */
-Clip.from = async function from(source, { frames = 20, size = 64, start, end, channels = 1 } = {}) {
+Clip.from = async function from(source, { frames = 20, size = 64, start, end, channels = 1, fps = 10 } = {}) {
   if (!Number.isInteger(frames) || frames < 1 || frames > 1000) throw new UniVidError('BAD_INPUT', `frames must be in 1..=1000, got ${frames}`);
   checkChannels(channels);
   const converted = `${channels === 3 ? 'RGB' : 'grayscale'} ${size}×${size}`;
@@ -250,11 +339,16 @@ Clip.from = async function from(source, { frames = 20, size = 64, start, end, ch
         frame = c;
       }
       const [w, h] = drawableSize(frame);
-      if (!(w > 0 && h > 0) || w * h > 4096 * 4096) throw new UniVidError('BAD_INPUT', `frame ${at} is ${w}×${h}: expected 1..=4096² pixels`);
-      pixels.set(frameValues(frame, size, channels), i * size * size * channels);
+      if (!(w > 0 && h > 0) || w * h > 4096 * 4096) throw new UniVidError('BAD_INPUT', `frame ${at} is ${w}×${h}: expected 1..=4096² pixels (a closed VideoFrame or ImageBitmap is 0×0)`);
+      pixels.set(frameValues(frame, size, channels, `frame ${at}`), i * size * size * channels);
     }
     const [w, h] = drawableSize(source[0]);
     return { clip: new Clip(pixels, frames, size, channels), report: { source: 'frames', count: source.length, picked, width: w, height: h, converted } };
+  }
+  if (isMediaStream(source)) {
+    checkFps(fps);
+    const { clip, report } = await sampleStream(source, frames, size, fps, channels);
+    return { clip, report: { ...report, converted } };
   }
   if ((globalThis.Blob && source instanceof Blob) || isVideoElement(source)) {
     const opened = await openVideo(source);
@@ -262,8 +356,8 @@ Clip.from = async function from(source, { frames = 20, size = 64, start, end, ch
       const { clip, report } = await sampleVideo(opened, frames, size, start, end, channels);
       return { clip, report: { ...report, converted } };
     } finally {
-      opened.revoke();
+      await opened.close();
     }
   }
-  throw new UniVidError('BAD_INPUT', 'expected a <video>, a File/Blob, or an array of ImageData / canvases');
+  throw new UniVidError('BAD_INPUT', 'expected a <video>, a File/Blob, a MediaStream, or an array of ImageData / canvases / images / ImageBitmaps / VideoFrames');
 };

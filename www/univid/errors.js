@@ -12,8 +12,9 @@ export class UniVidError extends Error {
   }
 }
 
-// The wasm engine's kebab-case codes, grouped into the package's public codes.
-const ENGINE_CODES = {
+// The wasm engine's kebab-case codes (crate/src/web.rs), grouped into the package's public codes;
+// tests/browser/errors.test.mjs checks that the two lists match.
+export const ENGINE_CODES = {
   'bad-input': 'BAD_INPUT',
   'bad-clip': 'BAD_INPUT',
   'empty-text': 'BAD_INPUT',

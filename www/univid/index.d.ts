@@ -64,8 +64,41 @@ export interface LoadOptions {
   onProgress?: (event: LoadEvent) => void;
   /** Aborts loading; the call rejects with code ABORTED. */
   signal?: AbortSignal;
-  /** Keep verified shards in the Cache API (default true). */
+  /** Keep verified shards in the Cache API (default true); see `UniVid.cache`. */
   cache?: boolean;
+  /** URL of the package's own folder (holding univid/, pkg/, pkg-threads/) when its files are served
+   * from elsewhere than where the bundler put the API, e.g. a CDN
+   * (`https://cdn.jsdelivr.net/npm/univid-web@0.1.0/`): the worker, the glue and both wasm builds
+   * are loaded from there (cross-origin: served with CORS). Default: beside this module. */
+  engineBase?: string | URL;
+}
+
+/** A packed model's files in hand (read from disk, IndexedDB, OPFS, a custom fetch…): a Map or an
+ * object of file name (`manifest.json` and each shard's `file`) → bytes, or the File[] / FileList
+ * of a folder picker. They are checked like downloaded ones (size and sha256 per shard). */
+export type ModelFiles =
+  | Map<string, Blob | ArrayBuffer | Uint8Array>
+  | Record<string, Blob | ArrayBuffer | Uint8Array>
+  | File[]
+  | FileList;
+
+/** How much of one model is kept on this origin. */
+export interface CacheStatus { cachedShards: number; shards: number; cachedBytes: number; totalBytes: number; complete: boolean }
+
+/** The package's storage on this origin (Cache API). Methods reject with UNSUPPORTED where the page
+ * has no Cache API / StorageManager (insecure contexts), NETWORK when a model's manifest is neither
+ * reachable nor kept. */
+export interface ModelCache {
+  /** How much of the model at this folder URL is kept (its manifest from the network, else the copy kept at load). */
+  status(url: string | URL): Promise<CacheStatus>;
+  /** Removes that model's shards and kept manifest; resolves the bytes freed (shards another model shares go too). */
+  delete(url: string | URL): Promise<number>;
+  /** Removes everything the package keeps (every model, the backend decisions). */
+  clear(): Promise<void>;
+  /** The origin's storage use and quota in bytes (`navigator.storage.estimate`), and whether it is persistent. */
+  estimate(): Promise<{ usage: number; quota: number; persisted: boolean }>;
+  /** Asks the browser not to evict this origin's storage (`navigator.storage.persist`); resolves whether it is now persistent. */
+  persist(): Promise<boolean>;
 }
 
 export interface DigitGuess { digit: number; probability: number; motion: Motion; motion_probability: number }
@@ -121,6 +154,8 @@ export interface ClipFromOptions {
   end?: number;
   /** 1 (default): grayscale (BT.601 luminance); 3: RGB. */
   channels?: Channels;
+  /** MediaStream only: samples a second (0 < fps ≤ 60, default 10; else BAD_INPUT). Sampling takes frames / fps seconds. */
+  fps?: number;
 }
 
 /** `frames` frames of `size`×`size` pixels, frame-major, with `channels` values per pixel. */
@@ -134,8 +169,11 @@ export class Clip {
   readonly channels: Channels;
   /** Wraps raw pixels after checking their count, frames·size²·channels (else BAD_INPUT); channels default 1. */
   static fromPixels(pixels: Uint8Array, shape: { frames: number; size: number; channels?: Channels }): Clip;
-  /** Samples `frames` frames evenly from a video or frame list, converts to size×size grayscale
-   * (or RGB with `channels: 3`). Undecodable or unsupported input rejects with BAD_INPUT. */
+  /** Samples `frames` frames evenly from a video or frame list, or live from a MediaStream at
+   * `fps`, and converts them to size×size grayscale (or RGB with `channels: 3`). A caller's
+   * `<video>` gets its currentTime and play state back afterwards (also on failure); frames and
+   * streams the caller passes are not closed or stopped. Undecodable or unsupported input rejects
+   * with BAD_INPUT; pixels from another origin without CORS reject with BAD_INPUT, detail 'cross-origin'. */
   static from(source: ClipSource, options?: ClipFromOptions): Promise<{ clip: Clip; report: ClipReport }>;
   /** The same clip with `channels` channels: RGB → BT.601 luminance, gray → R = G = B (this clip if it has them). */
   toChannels(channels: Channels): Clip;
@@ -151,10 +189,11 @@ export class Clip {
   toWebM(options?: { fps?: number; scale?: number }): Promise<Blob>;
 }
 
-/** A `<video>`, a video File/Blob, or frames (at most 4096² pixels each). */
-export type ClipSource = HTMLVideoElement | Blob | Array<ImageData | HTMLCanvasElement | OffscreenCanvas | ImageBitmap | HTMLImageElement>;
+/** A `<video>`, a video File/Blob, a live MediaStream (camera, screen), or frames (at most 4096² pixels each). */
+export type ClipSource = HTMLVideoElement | Blob | MediaStream
+  | Array<ImageData | HTMLCanvasElement | OffscreenCanvas | ImageBitmap | HTMLImageElement | HTMLVideoElement | VideoFrame>;
 /** What `Clip.from` did; `source` tells which kind. */
-export type ClipReport = VideoClipReport | FramesClipReport;
+export type ClipReport = VideoClipReport | FramesClipReport | StreamClipReport;
 export interface VideoClipReport {
   source: 'video';
   width: number;
@@ -178,6 +217,18 @@ export interface FramesClipReport {
   /** The output, e.g. 'grayscale 64×64' or 'RGB 64×64'. */
   converted: string;
 }
+export interface StreamClipReport {
+  source: 'stream';
+  /** Size of the stream's video. */
+  width: number;
+  height: number;
+  /** Samples a second asked for. */
+  fps: number;
+  /** When each frame was taken, in seconds after the first. */
+  times: number[];
+  /** The output, e.g. 'grayscale 64×64' or 'RGB 64×64'. */
+  converted: string;
+}
 
 export interface TimelineOptions {
   /** Seconds per caption (0.1–600, default 2; else BAD_INPUT). */
@@ -195,10 +246,13 @@ export interface TimelineOptions {
 export class UniVid {
   /** Made by `UniVid.load`. */
   private constructor();
-  /** Loads a packed model (a folder with manifest.json); resolves once understanding works, while
-   * the generate weights keep streaming (`fullyLoaded`). Rejects with NETWORK, INTEGRITY,
-   * UNSUPPORTED, ABORTED, or BAD_INPUT for a bad option. */
-  static load(url: string, options?: LoadOptions): Promise<UniVid>;
+  /** Loads a packed model (the URL of a folder with manifest.json, or its files in hand); resolves
+   * once understanding works, while the generate weights keep streaming (`fullyLoaded`). Rejects
+   * with NETWORK, INTEGRITY, UNSUPPORTED (also outside a browser: importing the package in Node or
+   * during server rendering works, loading does not), ABORTED, or BAD_INPUT for a bad option. */
+  static load(source: string | URL | ModelFiles, options?: LoadOptions): Promise<UniVid>;
+  /** What the package keeps on this origin: per-model status and delete, clear, quota, persist. */
+  static readonly cache: ModelCache;
   /** Real input → the model's clip; see `Clip.from`. */
   static clipFrom(source: ClipSource, options?: ClipFromOptions): Promise<{ clip: Clip; report: ClipReport }>;
   /** Whether inference runs in a Web Worker (the default) or on this thread. */
@@ -250,6 +304,10 @@ export class UniVid {
   index(clips: Clip[], options?: { ids?: unknown[] }): Promise<EmbeddingIndex>;
   /** The best `k` (default 5) items for the query, best first; an index of another model is BAD_INPUT. */
   search(query: string | Clip, items: Clip[] | EmbeddingIndex, options?: { k?: number }): Promise<SearchHit[]>;
+  /** A clip of the model's own world (Captioned Moving MNIST) from a compact digit file (`univid
+   * digits --split test --out digits-test.bin`), with its true caption: a known input to try the
+   * model on. Made in the model's worker. A bad file or split rejects with BAD_INPUT. */
+  sampleClip(digits: Uint8Array, options?: { split?: 'train' | 'validation' | 'test'; seed?: number; index?: number }): Promise<{ clip: Clip; caption: string; truth: unknown }>;
   /** Frees the model; later calls reject with NOT_LOADED. */
   dispose(): void;
 }

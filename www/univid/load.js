@@ -1,47 +1,17 @@
 // Progressive, verified loading of a packed model (manifest.json + safetensors shards).
 //
 // Shards arrive in group order (core → understand → generate). Each one is fetched as a stream
-// (progress per chunk), handed whole to the wasm engine, which checks its size and sha256 and
-// decodes it before keeping anything: a bad shard changes nothing. Verified shards are kept in the
-// Cache API under their sha256, so a second visit makes no weight requests; when the cache is
-// missing or full the shard simply stays in memory (a `warning` event says so).
+// (progress per chunk) or read from the caller's files, handed whole to the wasm engine, which
+// checks its size and sha256 and decodes it before keeping anything: a bad shard changes nothing.
+// Verified shards are kept in the Cache API (storage.js), so a second visit makes no weight
+// requests; when the cache is missing or full the shard simply stays in memory (a `warning` event
+// says so).
 
 import { UniVidError, engineCall } from './errors.js';
+import { shardCache, cachedShard, keepShard, keepManifest } from './storage.js';
 
-const CACHE_NAME = 'univid-shards-v1';
-
-/** Cache key of a shard: its content hash, on this origin (never fetched). */
-function cacheKey(sha256) {
-  return new Request(new URL(`/.univid-shard/${sha256}`, globalThis.location?.href ?? 'http://localhost/').href);
-}
-
-async function openCache(emit) {
-  try {
-    return globalThis.caches ? await caches.open(CACHE_NAME) : null;
-  } catch (e) {
-    emit({ type: 'warning', message: `no persistent cache (${e.name ?? e}): weights are kept in memory only` });
-    return null;
-  }
-}
-
-async function cached(cache, sha256) {
-  if (!cache) return null;
-  try {
-    const hit = await cache.match(cacheKey(sha256));
-    return hit ? new Uint8Array(await hit.arrayBuffer()) : null;
-  } catch {
-    return null;
-  }
-}
-
-async function remember(cache, sha256, bytes, emit) {
-  if (!cache) return;
-  try {
-    await cache.put(cacheKey(sha256), new Response(bytes));
-  } catch (e) {
-    emit({ type: 'warning', message: `could not cache a shard (${e.name ?? e}); it stays in memory only` });
-  }
-}
+/** A manifest larger than this is refused (as the engine does). */
+const MANIFEST_LIMIT = 16 << 20;
 
 /** Default for `stallTimeoutMs`: a connection that sends nothing for this long is given up. */
 export const STALL_TIMEOUT_MS = 30_000;
@@ -125,39 +95,69 @@ async function readAll(url, expected, guard, onChunk) {
   return bytes;
 }
 
+/** Reads a model's files: over the network from a folder URL (a string), or from files in hand
+ * (a Map of file name → Blob / ArrayBuffer / Uint8Array). */
+function modelFiles(source, signal, stallMs) {
+  if (typeof source === 'string') {
+    const base = source.endsWith('/') ? source : `${source}/`;
+    return {
+      base,
+      manifest: () => fetchManifest(`${base}manifest.json`, signal, stallMs),
+      shard: (file, expected, onChunk) => fetchBytes(`${base}${file}`, expected, signal, stallMs, onChunk),
+    };
+  }
+  const read = async (name, limit) => {
+    const item = source.get(name);
+    if (item === undefined) throw new UniVidError('BAD_INPUT', `the model's files lack ${name} (given: ${[...source.keys()].join(', ') || 'none'})`);
+    if (limit !== undefined && (item.size ?? item.byteLength) > limit) throw new UniVidError('INTEGRITY', `${name} is too large to be what the manifest expects`);
+    return globalThis.Blob && item instanceof Blob ? new Uint8Array(await item.arrayBuffer()) : new Uint8Array(ArrayBuffer.isView(item) ? item.buffer.slice(item.byteOffset, item.byteOffset + item.byteLength) : item);
+  };
+  return {
+    base: null,
+    manifest: () => read('manifest.json', MANIFEST_LIMIT),
+    async shard(file, expected, onChunk) {
+      const bytes = await read(file, expected);
+      if (bytes.length !== expected) throw new UniVidError('INTEGRITY', `${file} is ${bytes.length} bytes, its manifest states ${expected}`);
+      onChunk(bytes.length);
+      return bytes;
+    },
+  };
+}
+
 /**
- * Streams the packed model at `baseUrl` into `engine`.
+ * Streams the packed model from `source` (see `modelFiles`) into `engine`.
  *
  * Events (`onProgress`), in order: `manifest`, then per shard `shard-start`, `bytes`…, `shard-done`
  * (with `fromCache`), and `group-ready` as each of core / understand / generate completes.
  * Resolves `understanding` as soon as the model can classify / describe / ask, and `complete`
  * when generation works too.
  */
-export function streamModel(engine, baseUrl, { onProgress = () => {}, signal, cache: useCache = true, stallTimeoutMs = STALL_TIMEOUT_MS } = {}) {
-  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+export function streamModel(engine, source, { onProgress = () => {}, signal, cache: useCache = true, stallTimeoutMs = STALL_TIMEOUT_MS } = {}) {
+  const files = modelFiles(source, signal, stallTimeoutMs);
   const emit = (event) => { try { onProgress(event); } catch { /* a throwing listener must not break loading */ } };
   let understandingReady;
   const understanding = new Promise((resolve, reject) => { understandingReady = { resolve, reject }; });
   const complete = (async () => {
-    const manifestBytes = await fetchManifest(`${base}manifest.json`, signal, stallTimeoutMs);
+    const manifestBytes = await files.manifest();
     const { load, manifest, totalBytes } = await engineCall(() => engine.openManifest(manifestBytes));
     emit({ type: 'manifest', shards: manifest.shards.length, totalBytes, tensors: Object.keys(manifest.tensors).length, quant: manifest.quant });
-    const cache = useCache ? await openCache(emit) : null;
+    const cache = useCache ? await shardCache(emit) : null;
+    if (files.base) await keepManifest(cache, files.base, manifestBytes);
     let done = 0;
     const groupsSeen = new Set();
     for (const [index, shard] of manifest.shards.entries()) {
       if (signal?.aborted) throw new UniVidError('ABORTED', 'loading was aborted');
       emit({ type: 'shard-start', index, file: shard.file, group: shard.group, bytes: shard.bytes });
-      let bytes = await cached(cache, shard.sha256);
+      let bytes = await cachedShard(cache, shard.sha256);
       const fromCache = bytes !== null;
       if (!bytes) {
-        bytes = await fetchBytes(`${base}${shard.file}`, shard.bytes, signal, stallTimeoutMs, (loaded) => emit({
+        bytes = await files.shard(shard.file, shard.bytes, (loaded) => emit({
           type: 'bytes', index, file: shard.file, loaded, total: shard.bytes,
           overallLoaded: done + loaded, overallTotal: totalBytes,
         }));
       }
       const status = await engineCall(() => engine.addShard(load, index, bytes));
-      if (!fromCache) await remember(cache, shard.sha256, bytes, emit);
+      if (!fromCache) await keepShard(cache, shard.sha256, bytes, emit);
       done += shard.bytes;
       emit({ type: 'shard-done', index, file: shard.file, fromCache, tensorsLoaded: status.tensorsLoaded, tensorsTotal: status.tensorsTotal, overallLoaded: done, overallTotal: totalBytes });
       for (const group of status.groupsReady) {
@@ -180,7 +180,7 @@ async function fetchManifest(url, signal, stallMs) {
   try {
     const response = await open(url, guard);
     const length = Number(response.headers.get('content-length') ?? 0);
-    if (length > 16 << 20) throw new UniVidError('INTEGRITY', `${url} is ${length} bytes: not a manifest`);
+    if (length > MANIFEST_LIMIT) throw new UniVidError('INTEGRITY', `${url} is ${length} bytes: not a manifest`);
     try {
       return new Uint8Array(await response.arrayBuffer());
     } catch (e) {

@@ -1,9 +1,19 @@
-// The page's side of the worker protocol (see worker.js): the same methods as LocalSession.
+// The page's side of the worker protocol (protocol.js): the same methods as LocalSession.
 
-import { UniVidError, aborted } from './errors.js';
+import { aborted } from './errors.js';
+import { OPEN_OPTIONS, revive } from './protocol.js';
 
-function revive({ code, detail, message }) {
-  return new UniVidError(code ?? 'INTERNAL', message, { detail });
+/** The engine's worker: beside this module (bundlers see the literal `new URL` and ship it), or
+ * from `engineBase` (a CDN, another folder): a worker script must come from the page's origin, so
+ * a one-line module made here imports the real one from there (which then finds its wasm and glue
+ * beside itself). */
+function startWorker(engineBase) {
+  if (!engineBase) return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  const trampoline = `import ${JSON.stringify(new URL('univid/worker.js', engineBase).href)};`;
+  const url = URL.createObjectURL(new Blob([trampoline], { type: 'text/javascript' }));
+  const worker = new Worker(url, { type: 'module' });
+  worker.addEventListener('message', () => URL.revokeObjectURL(url), { once: true }); // it has run
+  return worker;
 }
 
 export class WorkerSession {
@@ -39,8 +49,9 @@ export class WorkerSession {
     });
   }
 
-  static async open(url, { backend = 'auto', threads = 'auto', measure = false, onProgress, signal, cache = true, stallTimeoutMs } = {}) {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  static async open(source, options = {}) {
+    const { onProgress, signal, engineBase } = options;
+    const worker = startWorker(engineBase);
     const session = new WorkerSession(worker);
     let settle;
     const complete = new Promise((resolve, reject) => { settle = { resolve, reject }; });
@@ -51,7 +62,8 @@ export class WorkerSession {
       else if (kind === 'complete-error') settle.reject(revive(body));
     };
     try {
-      const opened = await session.#request('open', { url, backend, threads, measure, cache, stallTimeoutMs }, on, signal);
+      const travelling = Object.fromEntries(OPEN_OPTIONS.map((name) => [name, options[name]]));
+      const opened = await session.#request('open', { source, ...travelling }, on, signal);
       return { session, ...opened, complete };
     } catch (e) {
       worker.terminate();

@@ -29,7 +29,7 @@ export async function describeTimeline(describe, source, { window = 2, frames = 
     }
     return { cues, vtt: toVtt(cues) };
   } finally {
-    opened.revoke();
+    await opened.close(); // a caller's <video> gets its time and play state back
   }
 }
 

@@ -1,26 +1,19 @@
-// The default home of the engine: a module worker, so inference never blocks the page.
-// Protocol (typed, one reply per request id):
-//   page → worker  { kind: 'open', id, content: { url, backend, threads, cache } } | { kind: 'call', id,
-//                  content: { method, args, steps } } | { kind: 'abort', id } | { kind: 'dispose' }
-//   worker → page  { kind: 'progress' | 'step', id, content } (any number), then
-//                  { kind: 'ok' | 'error', id, content }; after 'open': { kind: 'complete' |
-//                  'complete-error', id, content } once every weight group is in (or failed).
+// The default home of the engine: a module worker, so inference never blocks the page. It answers
+// the protocol in protocol.js.
 
 import { LocalSession } from './session.js';
+import { OPEN_OPTIONS, errorContent } from './protocol.js';
 
 let session = null;
 const aborts = new Map();
 
-function errorContent(e) {
-  return { name: e?.name, code: e?.code ?? 'INTERNAL', detail: e?.detail, message: e?.message ?? String(e) };
-}
-
-async function open(id, { url, backend, threads, measure, cache, stallTimeoutMs }) {
+async function open(id, content) {
   const controller = new AbortController();
   aborts.set(id, controller);
   try {
     const onProgress = (event) => postMessage({ kind: 'progress', id, content: event });
-    const opened = await LocalSession.open(url, { backend, threads, measure, cache, stallTimeoutMs, onProgress, signal: controller.signal });
+    const options = Object.fromEntries(OPEN_OPTIONS.map((name) => [name, content[name]]));
+    const opened = await LocalSession.open(content.source, { ...options, onProgress, signal: controller.signal });
     session?.dispose();
     session = opened.session;
     opened.complete.then(

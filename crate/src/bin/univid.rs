@@ -328,7 +328,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 "model": model, "trained_steps": steps_trained, "split": "test", "seed": seed,
                 "command": format!("univid eval --model {} --n {n} --n-generate {n_generate} --n-retrieve {n_retrieve} --steps {steps} --seed {seed}", model.display()),
                 "understanding": pollster::block_on(univid::eval::understanding(&univid, &standard, n, seed))?,
-                "continuation_10_to_10": pollster::block_on(univid::eval::continuation(&univid, &benchmark, n_generate, seed, steps))?,
+                "continuation_10_to_10": pollster::block_on(univid::eval::continuation(&univid, &judge, &benchmark, n_generate, seed, steps))?,
                 "text_to_video": pollster::block_on(univid::eval::text_to_video(&univid, &judge, &standard, n_generate, seed, steps))?,
                 "retrieval": pollster::block_on(univid::eval::retrieval(&univid, &standard, n_retrieve, seed))?,
             });
