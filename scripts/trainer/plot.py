@@ -3,8 +3,8 @@ import json
 import math
 import sys
 
-LOSSES = ["classify", "describe", "ask", "retrieve", "locate", "stem", "position", "generate", "generate_locate",
-          "continue", "continue_locate"]
+# Every other field of a log row is a loss: the curves follow whatever the trainer logged.
+NOT_LOSSES = {"step", "lr", "grad_norm", "clips_per_s", "seconds"}
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#d62728", "#bcbd22",
            "#9467bd", "#aec7e8"]
 
@@ -31,7 +31,8 @@ def main(log_path, out_path):
     for tick in [0.1, 0.3, 1.0, 3.0]:
         parts.append(f'<line x1="{pad}" x2="{w - pad}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#ddd"/>')
         parts.append(f'<text x="4" y="{y(tick) + 4:.1f}">{tick}</text>')
-    for name, colour in zip(LOSSES, COLOURS):
+    losses = list(dict.fromkeys(k for r in rows for k in r if k not in NOT_LOSSES))
+    for name, colour in zip(losses, COLOURS):
         logged = [r for r in rows if name in r]  # a loss added mid-run starts where it was added
         if not logged:
             continue
