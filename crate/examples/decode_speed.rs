@@ -4,7 +4,8 @@
 use burn::tensor::Device;
 use std::time::Instant;
 use univid::data::{Digits, Split, World, WorldConfig};
-use univid::model::{DecodeOptions, ModelConfig, UniVid, Weights};
+use univid::model::{ModelConfig, UniVid, Weights};
+use univid::pipelines::DecodeOptions;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "models/univid-small".into());

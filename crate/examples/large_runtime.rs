@@ -4,7 +4,8 @@
 
 use burn::tensor::Device;
 use std::time::Instant;
-use univid::model::{probe_clip, DecodeOptions, ModelConfig, UniVid, Weights};
+use univid::model::{probe_clip, ModelConfig, UniVid, Weights};
+use univid::pipelines::DecodeOptions;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = ModelConfig::large();

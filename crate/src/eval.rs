@@ -5,7 +5,8 @@ pub mod frame_quality;
 
 use crate::data::{caption, question_answer, Clip, Motion, QuestionKind, Split, Tokenizer, Truth, World};
 use crate::judge::{frechet_distance, Judge, Tally};
-use crate::model::{no_progress, rank_by_similarity, AnswerSource, DecodeOptions, GenerateOptions, Result, UniVid};
+use crate::model::{Result, UniVid};
+use crate::pipelines::{no_progress, rank_by_similarity, AnswerSource, DecodeOptions, GenerateOptions, Progress};
 use rand::SeedableRng;
 use serde_json::{json, Value};
 use std::ops::ControlFlow;
@@ -127,7 +128,7 @@ pub async fn continuation(model: &UniVid, judge: &Judge, world: &World, n: u64, 
         // The sampler's first step starts from the same noise as a one-step run: its estimate is what
         // `steps: 1` returns, so one run gives both.
         let mut first = None;
-        let predicted = model.continue_clip(&context, frames_in, options, &mut |p| {
+        let predicted = model.continue_clip(&context, frames_in, options, &mut |p: Progress<'_>| {
             if p.step == 1 {
                 first = Some((p.estimate)());
             }

@@ -5,7 +5,7 @@
 //! backend or `wgpu` (WebGPU in the browser, Vulkan natively).
 //!
 //! - [`data`]: the Captioned Moving MNIST world, its language and tokenizer.
-//! - [`model`]: the network, its weights and the pipelines.
+//! - [`model`]: the network and its weights; [`pipelines`]: what callers do with it.
 //! - [`pack`]: the shipped weights format (quantized shards + manifest) and its progressive loader.
 //! - [`eval`] and [`bench`]: the model card's figures and the latency report.
 
@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod judge;
 pub mod model;
 pub mod pack;
+pub mod pipelines;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -1,8 +1,9 @@
 //! The browser binding (wasm-bindgen). Thin: it converts JS values and calls the library; the JS
 //! side (`www/`) drives loops, progress and cancellation.
 
-use crate::data::{caption, Clip, DataError, Digits, Split, Tokenizer, World, WorldConfig};
-use crate::model::{gaussian, run_probe, DecodeOptions, GenerateOptions, ModelConfig, ModelError, Progress, UniVid, Weights};
+use crate::data::{caption, Clip, DataError, Digits, Split, World, WorldConfig};
+use crate::model::{run_probe, ModelConfig, ModelError, UniVid, Weights};
+use crate::pipelines::{DecodeOptions, GenerateOptions, Progress, StepHandler};
 use crate::pack::{Group, Loader, Manifest, PackError};
 use burn::tensor::Device;
 use std::cell::{Cell, RefCell};
@@ -352,18 +353,43 @@ impl Engine {
 /// `on_step(step, steps, preview)` after every Euler step (`preview`: the step's clean-sample
 /// estimate as pixels when asked for, else undefined); returning `false` stops the generation (it
 /// then rejects with code `cancelled`). A throwing callback does not stop it.
-fn progress(on_step: Option<js_sys::Function>, preview: bool) -> impl FnMut(Progress<'_>) -> ControlFlow<()> {
-    move |p| {
-        let pixels = match preview {
+fn progress(on_step: Option<js_sys::Function>, preview: bool) -> BrowserSteps {
+    BrowserSteps { on_step, preview }
+}
+
+struct BrowserSteps {
+    on_step: Option<js_sys::Function>,
+    preview: bool,
+}
+
+impl StepHandler for BrowserSteps {
+    fn step(&mut self, p: Progress<'_>) -> ControlFlow<()> {
+        let pixels = match self.preview {
             true => JsValue::from(js_sys::Uint8Array::from((p.estimate)().pixels.as_slice())),
             false => JsValue::UNDEFINED,
         };
         let (step, steps) = (JsValue::from(p.step as u32), JsValue::from(p.steps as u32));
-        let verdict = on_step.as_ref().and_then(|f| f.call3(&JsValue::NULL, &step, &steps, &pixels).ok());
+        let verdict = self.on_step.as_ref().and_then(|f| f.call3(&JsValue::NULL, &step, &steps, &pixels).ok());
         match verdict {
             Some(v) if v == JsValue::FALSE => ControlFlow::Break(()),
             _ => ControlFlow::Continue(()),
         }
+    }
+
+    /// A macrotask turn (`setTimeout(0)`) between steps: microtasks alone would not deliver the
+    /// worker's messages, so an abort could not arrive mid-generation.
+    fn pause(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>> {
+        Box::pin(async {
+            let promise = js_sys::Promise::new(&mut |resolve, _| {
+                let global = js_sys::global();
+                let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into()).ok().and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+                match set_timeout {
+                    Some(f) => drop(f.call2(&global, &resolve, &JsValue::from(0))),
+                    None => drop(resolve.call0(&JsValue::NULL)),
+                }
+            });
+            let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+        })
     }
 }
 
@@ -382,43 +408,55 @@ pub fn sample_clip(digits: &[u8], split: &str, seed: u32, index: u32) -> Result<
     Ok(value)
 }
 
-/// The model's token ids for `text` (no `<bos>`/`<eos>`): what a prompt becomes, e.g. to feed the
-/// same words to another runtime.
-#[wasm_bindgen]
-pub fn tokenize(text: &str) -> Result<Vec<u16>, JsValue> {
-    Tokenizer.encode(text).map_err(|e| typed_error(data_code(&e), &e.to_string()))
-}
+/// Research hooks for comparing this runtime with another one op by op and output by output
+/// (`scripts/peer`, run by `scripts/bench`): built with the `dev` feature only, so the product
+/// and the npm package do not carry them.
+#[cfg(feature = "dev")]
+mod dev {
+    use super::{data_code, model_error, typed_error};
+    use crate::data::Tokenizer;
+    use crate::model::gaussian;
+    use burn::tensor::Device;
+    use wasm_bindgen::prelude::*;
 
-/// The standard-normal values a generation with `seed` starts from (`n` of them, in the sampler's
-/// layout: frames × channels × rows × columns), so that another runtime can start from the same point.
-#[wasm_bindgen(js_name = generationNoise)]
-pub fn generation_noise(seed: u32, n: usize) -> Result<Vec<f32>, JsValue> {
-    const MAX_VALUES: usize = 1 << 26; // 256 MiB of f32: far above any config's clip
-    if n > MAX_VALUES {
-        return Err(typed_error("bad-input", &format!("at most {MAX_VALUES} noise values, asked for {n}")));
-    }
-    Ok(gaussian(seed as u64, n))
-}
-
-/// One operation of the model at its real shapes on the CPU backend, for per-op timing next to
-/// another runtime (`crate::bench::ops`; `scripts/peer`).
-#[wasm_bindgen(js_name = OpBench)]
-pub struct WebOpBench(crate::bench::ops::OpBench);
-
-#[wasm_bindgen(js_class = OpBench)]
-impl WebOpBench {
-    /// `op`: one of `OpBench.names()`.
-    #[wasm_bindgen(constructor)]
-    pub fn new(op: &str) -> Result<WebOpBench, JsValue> {
-        crate::bench::ops::OpBench::new(op, &Device::flex()).map(WebOpBench).map_err(|e| typed_error("bad-input", &e))
+    /// The model's token ids for `text` (no `<bos>`/`<eos>`): what a prompt becomes, e.g. to feed the
+    /// same words to another runtime.
+    #[wasm_bindgen]
+    pub fn tokenize(text: &str) -> Result<Vec<u16>, JsValue> {
+        Tokenizer.encode(text).map_err(|e| typed_error(data_code(&e), &e.to_string()))
     }
 
-    pub fn names() -> Vec<String> {
-        crate::bench::ops::OPS.iter().map(|s| s.to_string()).collect()
+    /// The standard-normal values a generation with `seed` starts from (`n` of them, in the sampler's
+    /// layout: frames × channels × rows × columns), so that another runtime can start from the same point.
+    #[wasm_bindgen(js_name = generationNoise)]
+    pub fn generation_noise(seed: u32, n: usize) -> Result<Vec<f32>, JsValue> {
+        const MAX_VALUES: usize = 1 << 26; // 256 MiB of f32: far above any config's clip
+        if n > MAX_VALUES {
+            return Err(typed_error("bad-input", &format!("at most {MAX_VALUES} noise values, asked for {n}")));
+        }
+        Ok(gaussian(seed as u64, n))
     }
 
-    /// Runs the op once and returns its output, flattened.
-    pub async fn run(&self) -> Result<Vec<f32>, JsValue> {
-        crate::model::read(self.0.run()).await.map_err(model_error)
+    /// One operation of the model at its real shapes on the CPU backend, for per-op timing next to
+    /// another runtime (`crate::bench::ops`; `scripts/peer`).
+    #[wasm_bindgen(js_name = OpBench)]
+    pub struct WebOpBench(crate::bench::ops::OpBench);
+
+    #[wasm_bindgen(js_class = OpBench)]
+    impl WebOpBench {
+        /// `op`: one of `OpBench.names()`.
+        #[wasm_bindgen(constructor)]
+        pub fn new(op: &str) -> Result<WebOpBench, JsValue> {
+            crate::bench::ops::OpBench::new(op, &Device::flex()).map(WebOpBench).map_err(|e| typed_error("bad-input", &e))
+        }
+
+        pub fn names() -> Vec<String> {
+            crate::bench::ops::OPS.iter().map(|s| s.to_string()).collect()
+        }
+
+        /// Runs the op once and returns its output, flattened.
+        pub async fn run(&self) -> Result<Vec<f32>, JsValue> {
+            crate::model::read(self.0.run()).await.map_err(model_error)
+        }
     }
 }

@@ -29,7 +29,8 @@ fn wgpu_matches_flex() {
 #[test]
 fn an_rgb_model_gives_the_same_numbers_on_wgpu_and_flex() {
     use univid::data::Clip;
-    use univid::model::{no_progress, GenerateOptions, ModelConfig, UniVid, Weights};
+    use univid::model::{ModelConfig, UniVid, Weights};
+    use univid::pipelines::{no_progress, GenerateOptions};
     let config = ModelConfig { channels: 3, ..ModelConfig::tiny() };
     let weights = Weights::random(&config, 9);
     let pixels = (0..20 * 64 * 64 * 3).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect();

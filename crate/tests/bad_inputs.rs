@@ -6,7 +6,8 @@ use burn::tensor::Device;
 use safetensors::tensor::{Dtype, TensorView};
 use std::ops::ControlFlow;
 use univid::data::{Clip, DataError};
-use univid::model::{no_progress, DecodeOptions, GenerateOptions, ModelConfig, ModelError, UniVid, Weights};
+use univid::model::{ModelConfig, ModelError, UniVid, Weights};
+use univid::pipelines::{no_progress, DecodeOptions, GenerateOptions, Progress};
 use univid::pack::{pack, Group, Loader, Manifest, PackError, Packed, Scheme};
 
 fn config() -> ModelConfig {
@@ -196,7 +197,7 @@ fn bad_clips_text_and_options_are_typed_errors_and_the_model_stays_usable() {
         ("continue from other than half the clip", Box::new(move |m| block(m.continue_clip(&good_clip(), 3, opts, &mut no_progress)).map(drop)), Box::new(input)),
         ("continue from every frame", Box::new(move |m| block(m.continue_clip(&good_clip(), 20, opts, &mut no_progress)).map(drop)), Box::new(input)),
         ("continue from a clip shorter than asked", Box::new(move |m| block(m.continue_clip(&clip(4, 64, 64), 10, opts, &mut no_progress)).map(drop)), Box::new(input)),
-        ("cancelled mid-generation", Box::new(move |m| block(m.generate("digit 3 moves left", opts, &mut |_| ControlFlow::Break(()))).map(drop)), Box::new(|e: &ModelError| matches!(e, ModelError::Cancelled { .. }))),
+        ("cancelled mid-generation", Box::new(move |m| block(m.generate("digit 3 moves left", opts, &mut |_: Progress<'_>| ControlFlow::Break(()))).map(drop)), Box::new(|e: &ModelError| matches!(e, ModelError::Cancelled { .. }))),
     ];
     assert!(cases.len() >= 28);
     for (name, run, expect) in &cases {

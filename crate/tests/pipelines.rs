@@ -3,7 +3,8 @@
 use burn::tensor::Device;
 use univid::data::{answer_from_caption, parse_caption, parse_question, Clip, DataError, Grammar};
 use std::ops::ControlFlow;
-use univid::model::{no_progress, AnswerSource, DecodeOptions, GenerateOptions, ModelConfig, ModelError, Progress, UniVid, Weights};
+use univid::model::{ModelConfig, ModelError, UniVid, Weights};
+use univid::pipelines::{no_progress, AnswerSource, DecodeOptions, GenerateOptions, Progress};
 
 fn tiny() -> UniVid {
     let config = ModelConfig::tiny();
@@ -89,7 +90,7 @@ fn generation_is_deterministic_per_seed() {
     let model = tiny();
     let options = GenerateOptions { steps: 2, guidance: 2.0, seed: 5 };
     let (mut steps, mut previews) = (Vec::new(), Vec::new());
-    let a = pollster::block_on(model.generate("digit 3 moves left", options, &mut |p| {
+    let a = pollster::block_on(model.generate("digit 3 moves left", options, &mut |p: Progress<'_>| {
         steps.push((p.step, p.steps));
         previews.push((p.estimate)());
         ControlFlow::Continue(())
@@ -112,7 +113,7 @@ fn the_first_preview_of_a_continuation_is_its_one_step_result() {
     let model = tiny();
     let options = GenerateOptions { steps: 3, guidance: 1.0, seed: 4 };
     let mut first = None;
-    pollster::block_on(model.continue_clip(&clip(2), 10, options, &mut |p| {
+    pollster::block_on(model.continue_clip(&clip(2), 10, options, &mut |p: Progress<'_>| {
         if p.step == 1 {
             first = Some((p.estimate)());
         }
@@ -208,7 +209,7 @@ fn a_generation_stops_when_its_progress_callback_says_so() {
     let err = pollster::block_on(model.generate("digit 3 moves left", options, &mut stop_after_two)).unwrap_err();
     assert!(matches!(err, ModelError::Cancelled { step: 2, steps: 5 }), "{err}");
     assert_eq!(seen, 2, "no step ran after the stop");
-    let err = pollster::block_on(model.continue_clip(&clip(0), 10, options, &mut |_| ControlFlow::Break(()))).unwrap_err();
+    let err = pollster::block_on(model.continue_clip(&clip(0), 10, options, &mut |_: Progress<'_>| ControlFlow::Break(()))).unwrap_err();
     assert!(matches!(err, ModelError::Cancelled { step: 1, .. }));
     assert!(pollster::block_on(model.generate("digit 3 moves left", options, &mut no_progress)).is_ok(), "still usable");
 }

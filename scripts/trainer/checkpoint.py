@@ -18,7 +18,17 @@ import os
 import shutil
 import torch
 from safetensors.torch import save_file, load_file
-from model import AUX_PREFIX
+from model import AUX_PREFIX, ModelConfig, UniVid
+
+
+def load_model(model_dir):
+    """An exported model folder (its training-only heads absent) as a twin in eval mode, f32."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        model = UniVid(ModelConfig(**json.load(f)["model"]))
+    weights = {k: v.float() for k, v in load_file(os.path.join(model_dir, "model.safetensors")).items()}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
+    return model.eval()
 
 
 def save(run_dir, model_dir, model, ema, opt, state, cfg, args):

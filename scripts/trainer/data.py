@@ -20,6 +20,7 @@ class RecordStream:
                "--seed", str(seed), "--start", str(start), "--n", "0"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, bufsize=1 << 20)
         self.layout = read_header(self.proc.stdout)
+        self.vocabulary = Vocabulary(self.layout["vocabulary"])
 
     def batch(self, n):
         raw = self.proc.stdout.read(n * self.layout["record_bytes"])
@@ -32,6 +33,31 @@ class RecordStream:
         self.proc.kill()
         self.proc.wait()
         self.proc.stdout.close()
+
+
+class Vocabulary:
+    """The world's words, in id order, as the stream's header lists them: the trainer takes every
+    token id it needs from here, so a changed word in crate/src/data/language.rs needs no edit."""
+
+    def __init__(self, words):
+        self.words = list(words)
+        ids = {word: i for i, word in enumerate(self.words)}
+        self.pad, self.bos, self.eos = ids["<pad>"], ids["<bos>"], ids["<eos>"]
+        self.clause_breaks = (ids["while"], ids[","])  # what joins a caption's clauses
+
+    def __len__(self):
+        return len(self.words)
+
+    def text(self, ids):
+        """Token ids -> the words they stand for, padding left out."""
+        return " ".join(self.words[i] for i in ids if i != self.pad)
+
+
+def vocabulary_of(binary):
+    """The world's vocabulary, from the header of a stream opened only for it."""
+    stream = RecordStream(binary, "train", "training", seed=0)
+    stream.close()
+    return stream.vocabulary
 
 
 def read_header(f):

@@ -30,7 +30,7 @@ class ModelConfig:
     heads: int = 8
     experts: int = 3
     expert_hidden: int = 512
-    vocab: int = 47
+    vocab: int = 47  # words; the trainer sets it from the record stream header (the world defines them)
     text_len: int = 32
     time_dim: int = 64  # sinusoidal features of the flow time t
     stem_channels: int = 32  # conv stem width (0 = tubelets embedded by one linear layer only)

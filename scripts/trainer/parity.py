@@ -55,7 +55,7 @@ def main(weights_path, config_json, out_path):
         noise = torch.randn(1, cfg.frames, cfg.channels, cfg.size, cfg.size, generator=g)
         out["noise"] = noise.reshape(-1)
         noisy = noise.permute(0, 1, 3, 4, 2)  # (1, T, H, W, C), as the pixels
-        head = generate_head(model, words, noisy, torch.full((1, cfg.frames), t))
+        head = generate_head(model, words, None, noisy, torch.full((1, cfg.frames), t))
         out["generate_head"] = head.permute(0, 1, 4, 2, 3).reshape(-1)
         # continue: the first half of the frames clean
         times = torch.full((1, cfg.frames), t)

@@ -11,17 +11,27 @@ long as the longest of its batch, and real tokens never see the padding after it
   generate:   [generate + prompt | noisy video]  video sees prompt and video.
   continue:   [continue | video: first 10 frames clean (t=0), the rest noisy at t].
 """
+from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from data import Vocabulary
 from model import (UNDERSTAND, CLASSIFY, DESCRIBE, ASK, GENERATE, CONTINUE, RETRIEVE, TEXT, VIDEO,
                    patchify, segment_mask)
 
 IGNORE = -100
-PAD = 0
-EOS = 2
-CLAUSE_BREAKS = (23, 24)  # "while", ","
 PARTIAL_QUERY_PROB = 0.3
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What turns records into losses besides the model: the world's vocabulary (read from the
+    record stream's header) and where on the flow the generation losses train."""
+    vocab: Vocabulary
+    # Mean of the logit-normal flow times; > 0 trains more at high noise.
+    flow_time_shift: float = 0.0
+    # Share of clips trained at exactly t = 1, where every sampler starts.
+    pure_noise: float = 0.0
 
 
 def to_video(pixels):
@@ -29,18 +39,18 @@ def to_video(pixels):
     return torch.from_numpy(np.ascontiguousarray(pixels)).float() / 127.5 - 1.0
 
 
-def text_inputs(tokens):
+def text_inputs(tokens, vocab):
     """Record text `<bos> w… <eos> <pad>…` (B, 32) -> inputs w[0:30] (after the task token) and
     targets w[0:31] for the positions [task, w0 … w29]."""
     text = torch.from_numpy(tokens[:, 1:].astype(np.int64))  # (B, 31)
     targets = text.clone()
-    targets[targets == PAD] = IGNORE
+    targets[targets == vocab.pad] = IGNORE
     return text[:, :-1], targets
 
 
-def text_width(*inputs):
-    """Columns the longest text among `inputs` (each (B, n), padded with PAD at the end) needs."""
-    return max(int((x != PAD).sum(1).max()) for x in inputs)
+def text_width(pad, *inputs):
+    """Columns the longest text among `inputs` (each (B, n), padded with `pad` at the end) needs."""
+    return max(int((x != pad).sum(1).max()) for x in inputs)
 
 
 def trim_text(inputs, targets, width):
@@ -55,16 +65,16 @@ def gate_ids(parts):
     return torch.cat([torch.full((n,), task * 2 + modality, dtype=torch.long) for n, task, modality in parts])[None]
 
 
-def question_inputs(rec, q):
+def question_inputs(rec, q, vocab):
     """Inputs and targets of the record's q-th question; only the answer is learned, the
     positions before it are the question."""
-    qa_in, qa_target = text_inputs(rec["qa"][:, q])
+    qa_in, qa_target = text_inputs(rec["qa"][:, q], vocab)
     answer_at = torch.from_numpy(rec["answer_at"][:, q].astype(np.int64)) - 1
     qa_target[torch.arange(qa_target.shape[1])[None] < answer_at[:, None]] = IGNORE
     return qa_in, qa_target
 
 
-def understand_loss(model, rec, questions=1):
+def understand_loss(model, rec, recipe, questions=1):
     """All understanding losses of one batch; `questions` = ask segments per clip (each record
     holds one question of each kind in a random order; the first `questions` are asked)."""
     cfg = model.cfg
@@ -72,12 +82,13 @@ def understand_loss(model, rec, questions=1):
     patches = patchify(to_video(rec["pixels"]), cfg)
     n = patches.shape[1]
     video, stem = model.embed_video_parts(patches, torch.zeros(b, n))
-    cap_in, cap_target = text_inputs(rec["caption"])
-    query, matches = retrieval_queries(rec, cap_in)
-    query = query[:, :text_width(query)]
-    cap_in, cap_target = trim_text(cap_in, cap_target, text_width(cap_in))
-    asked = [question_inputs(rec, q) for q in range(questions)]
-    width = text_width(*(qa_in for qa_in, _ in asked))  # one width for all asks: h_ask is (B·q, la)
+    vocab = recipe.vocab
+    cap_in, cap_target = text_inputs(rec["caption"], vocab)
+    query, matches = retrieval_queries(rec, cap_in, vocab)
+    query = query[:, :text_width(vocab.pad, query)]
+    cap_in, cap_target = trim_text(cap_in, cap_target, text_width(vocab.pad, cap_in))
+    asked = [question_inputs(rec, q, vocab) for q in range(questions)]
+    width = text_width(vocab.pad, *(qa_in for qa_in, _ in asked))  # one width for all asks: h_ask is (B·q, la)
     asked = [trim_text(qa_in, qa_target, width) for qa_in, qa_target in asked]
     cls = model.embed_text(torch.full((b,), CLASSIFY), cap_in[:, :0])
     desc = model.embed_text(torch.full((b,), DESCRIBE), cap_in)
@@ -90,7 +101,7 @@ def understand_loss(model, rec, questions=1):
     # from the words that bind digits to motions, not only from the video. Never its padding.
     segments = [(n, VIDEO, [0]), (lc, TEXT, [0, 1]), (ld, TEXT, [0, 2])]
     segments += [(la, TEXT, [0, 2, 3 + q]) for q in range(questions)] + [(lr, TEXT, [3 + questions])]
-    caption_real = torch.cat([torch.ones(b, 1, dtype=torch.bool), cap_in != PAD], dim=1)
+    caption_real = torch.cat([torch.ones(b, 1, dtype=torch.bool), cap_in != vocab.pad], dim=1)
     real = torch.ones(b, x.shape[1], dtype=torch.bool)
     real[:, n + lc:n + lc + ld] = caption_real
     gates = gate_ids([(n, UNDERSTAND, VIDEO), (lc, CLASSIFY, TEXT), (ld, DESCRIBE, TEXT)]
@@ -101,7 +112,7 @@ def understand_loss(model, rec, questions=1):
     ask_at = n + lc + ld
     h_ask = h[:, ask_at:ask_at + la * questions].reshape(b * questions, la, -1)
     qa_target = torch.stack([target for _, target in asked], 1).flatten(0, 1)  # (B·q, la) like h_ask
-    query_real = torch.cat([torch.ones(b, 1, dtype=torch.bool), query != PAD], dim=1)
+    query_real = torch.cat([torch.ones(b, 1, dtype=torch.bool), query != vocab.pad], dim=1)
     targets = locate_targets(rec, cfg)  # shared by the locate and stem losses
     return {
         "locate": locate_loss(model, h[:, :n], targets),
@@ -180,7 +191,7 @@ def position_targets(cfg):
     return token % (gh * gw), token // (gh * gw)
 
 
-def retrieval_queries(rec, captions):
+def retrieval_queries(rec, captions, vocab):
     """Per clip a text query: its caption, or (sometimes) one clause of it, "digit D moves M <eos>",
     so attribute queries are learned too. Returns the query tokens (B, n) and matches (B queries,
     B clips): a clip matches a full caption when it has the same caption, and a clause when one of
@@ -191,18 +202,18 @@ def retrieval_queries(rec, captions):
     for i in range(b):
         count = int(rec["count"][i])
         if count > 1 and np.random.rand() < PARTIAL_QUERY_PROB:
-            words = captions[i][captions[i] != PAD].tolist()
+            words = captions[i][captions[i] != vocab.pad].tolist()
             clauses, current = [], []
             for w in words[:-1]:  # without <eos>
-                if w in CLAUSE_BREAKS:
+                if w in vocab.clause_breaks:
                     clauses.append(current)
                     current = []
                 else:
                     current.append(w)
             clauses.append(current)
             slot = np.random.randint(count)  # clause k describes slot k (digits ascending)
-            clause = clauses[slot] + [EOS]
-            queries[i] = PAD
+            clause = clauses[slot] + [vocab.eos]
+            queries[i] = vocab.pad
             queries[i, :len(clause)] = torch.tensor(clause)
             partial[i] = (int(rec["digits"][i, slot]), int(rec["motions"][i, slot]))
     matches = torch.zeros(b, b)
@@ -243,20 +254,16 @@ def classify_loss(model, h_cls, rec):
         F.cross_entropy(motion_logits.reshape(-1, 8), motion.reshape(-1), ignore_index=IGNORE)
 
 
-FLOW_TIME_SHIFT = 0.0  # mean of the logit-normal flow times; > 0 trains more at high noise
-PURE_NOISE_FRACTION = 0.0  # share of clips trained at exactly t = 1, where every sampler starts
-
-
-def sample_t(shape, generator=None):
+def sample_t(shape, recipe, generator=None):
     """Logit-normal flow times (SD3): most training where the velocity is hardest to guess.
     Shifting the mean towards noise (JiT uses 0.8 in this convention) weights the steps where the
     layout and the prompt matter, which a sample-predicting v-loss (~1/t^2) otherwise under-weights.
     A logit-normal almost never draws t = 1 itself, yet the sampler's first step is there: at t = 1 a
     sample prediction must be the mean of all videos the prompt (or the context frames) allows, so
-    `PURE_NOISE_FRACTION` of the clips train exactly that."""
-    t = torch.sigmoid(torch.randn(shape, generator=generator) + FLOW_TIME_SHIFT)
-    if PURE_NOISE_FRACTION > 0:
-        t[torch.rand(shape, generator=generator) < PURE_NOISE_FRACTION] = 1.0
+    `recipe.pure_noise` of the clips train exactly that."""
+    t = torch.sigmoid(torch.randn(shape, generator=generator) + recipe.flow_time_shift)
+    if recipe.pure_noise > 0:
+        t[torch.rand(shape, generator=generator) < recipe.pure_noise] = 1.0
     return t
 
 
@@ -282,25 +289,32 @@ def predicted_velocity(model, head, xt, t):
     return (xt - head) / per_value(t.clamp(min=MIN_FLOW_TIME), xt)
 
 
-def generate_loss(model, rec, drop_prob=0.1):
+def prompts(rec, vocab):
+    """Each record's caption as a generation prompt: without <eos>, padded with <pad> (B, n)."""
+    words, _ = text_inputs(rec["caption"], vocab)
+    words = words.clone()
+    words[words == vocab.eos] = vocab.pad
+    return words[:, :text_width(vocab.pad, words)]
+
+
+def generate_loss(model, rec, recipe, drop_prob=0.1):
     cfg = model.cfg
     b = len(rec)
     x0 = to_video(rec["pixels"])
-    t = sample_t((b, 1)).expand(b, cfg.frames)
+    t = sample_t((b, 1), recipe).expand(b, cfg.frames)
     xt, velocity = noised(x0, t)
-    words, _ = text_inputs(rec["caption"])
-    words = words.clone()
-    words[words == 2] = PAD  # the prompt is the caption without <eos>
+    words = prompts(rec, recipe.vocab)
     drop = torch.rand(b) < drop_prob  # classifier-free guidance: sometimes no prompt at all
-    words[drop] = PAD
-    words = words[:, :text_width(words)]
-    predicted = predicted_velocity(model, generate_head(model, words, xt, t).float(), xt, t)
+    words[drop] = recipe.vocab.pad
+    words = words[:, :text_width(recipe.vocab.pad, words)]
+    predicted = predicted_velocity(model, generate_head(model, words, recipe.vocab.pad, xt, t).float(), xt, t)
     return {"generate": F.mse_loss(predicted, velocity)}
 
 
-def video_head(model, task, words, xt, t, anchor):
+def video_head(model, task, words, pad, xt, t, anchor):
     """The video decoder's clean-sample estimate for the sequence [task + words | cells of x_t], in
-    xt's layout (B, T, H, W[, C]). words (B, n) padded with PAD (n may be 0); t (B, T) the flow time
+    xt's layout (B, T, H, W[, C]). words (B, n) padded with `pad` (n may be 0; pad None when words
+    hold no padding); t (B, T) the flow time
     of each frame, 0 on clean context frames (the cell tokens carry the noised frames' time);
     anchor the last clean frame (None when every frame is noised)."""
     b = xt.shape[0]
@@ -308,31 +322,32 @@ def video_head(model, task, words, xt, t, anchor):
     n = x.shape[1]
     prompt = model.embed_text(torch.full((b,), task), words)
     lp = prompt.shape[1]
-    real = torch.cat([torch.ones(b, 1, dtype=torch.bool), words != PAD, torch.ones(b, n, dtype=torch.bool)], dim=1)
+    real_words = torch.ones_like(words, dtype=torch.bool) if pad is None else words != pad
+    real = torch.cat([torch.ones(b, 1, dtype=torch.bool), real_words, torch.ones(b, n, dtype=torch.bool)], dim=1)
     mask = segment_mask([(lp, TEXT, [0]), (n, VIDEO, [0, 1])], key_padding=real)
     h = model.trunk(torch.cat([prompt, x], 1), mask, gate_ids([(lp, task, TEXT), (n, task, VIDEO)]))[:, lp:]
     out = model.decoder(h, levels, frames, anchor)  # (B, T, C, H, W)
     return out[:, :, 0] if xt.dim() == 4 else out.permute(0, 1, 3, 4, 2)
 
 
-def generate_head(model, words, xt, t):
-    """The estimate for [generate + words | x_t]; t (B, T) per frame."""
-    return video_head(model, GENERATE, words, xt, t, None)
+def generate_head(model, words, pad, xt, t):
+    """The estimate for [generate + words | x_t]; words padded with `pad` (None: no padding); t (B, T) per frame."""
+    return video_head(model, GENERATE, words, pad, xt, t, None)
 
 
 def continue_head(model, xt, t, frames_in):
     """The estimate for [continue | x_t], the first `frames_in` frames clean (t = 0)."""
     words = torch.zeros(xt.shape[0], 0, dtype=torch.long)
-    return video_head(model, CONTINUE, words, xt, t, frames_in - 1)
+    return video_head(model, CONTINUE, words, None, xt, t, frames_in - 1)
 
 
-def continue_loss(model, rec):
+def continue_loss(model, rec, recipe):
     """The second half of each clip from its first half (the only split the runtime accepts)."""
     cfg = model.cfg
     frames_in = cfg.frames // 2
     b = len(rec)
     x0 = to_video(rec["pixels"])
-    t = sample_t((b, 1)).expand(b, cfg.frames).clone()
+    t = sample_t((b, 1), recipe).expand(b, cfg.frames).clone()
     t[:, :frames_in] = 0.0
     xt, velocity = noised(x0, t)
     predicted = predicted_velocity(model, continue_head(model, xt, t, frames_in).float(), xt, t)

@@ -1,9 +1,12 @@
-"""Trimming padding out of the packed sequences must not change any loss; data-parallel training
-keeps its ranks equal.
+"""Trimming padding out of the packed sequences must not change any loss; the trainer takes its
+words from the record stream; data-parallel training keeps its ranks equal.
 
   python3 -m unittest scripts/trainer/test_tasks.py   (needs the univid CLI: CARGO_TARGET_DIR)
 """
+import json
 import os
+import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -14,8 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tasks  # noqa: E402
-from data import RecordStream, default_binary  # noqa: E402
-from readout_probe import load_model  # noqa: E402
+from checkpoint import load_model  # noqa: E402
+from data import MAGIC, RecordStream, default_binary, vocabulary_of  # noqa: E402
 
 
 def losses_with_seed(loss_fn, *args):
@@ -33,14 +36,15 @@ class TrimmedPadding(unittest.TestCase):
         cls.model = load_model(Path(__file__).parents[2] / "models/univid-small")
         stream = RecordStream(default_binary(), "train", "training", seed=3)
         cls.rec = stream.batch(6)
+        cls.recipe = tasks.Recipe(stream.vocabulary)
         stream.close()
 
     def assert_same_losses(self, loss_fn, *args):
-        trimmed = losses_with_seed(loss_fn, self.model, self.rec, *args)
+        trimmed = losses_with_seed(loss_fn, self.model, self.rec, self.recipe, *args)
         full_width = tasks.text_width
-        tasks.text_width = lambda *inputs: inputs[0].shape[1]  # keep every padding column
+        tasks.text_width = lambda pad, *inputs: inputs[0].shape[1]  # keep every padding column
         try:
-            padded = losses_with_seed(loss_fn, self.model, self.rec, *args)
+            padded = losses_with_seed(loss_fn, self.model, self.rec, self.recipe, *args)
         finally:
             tasks.text_width = full_width
         self.assertEqual(trimmed.keys(), padded.keys())
@@ -50,8 +54,8 @@ class TrimmedPadding(unittest.TestCase):
 
     def test_text_is_padded_in_the_records(self):
         # Otherwise the comparisons below would compare a layout with itself.
-        inputs, _ = tasks.text_inputs(self.rec["caption"])
-        self.assertLess(tasks.text_width(inputs), inputs.shape[1])
+        inputs, _ = tasks.text_inputs(self.rec["caption"], self.recipe.vocab)
+        self.assertLess(tasks.text_width(self.recipe.vocab.pad, inputs), inputs.shape[1])
 
     def test_understanding_losses_do_not_depend_on_padding(self):
         self.assert_same_losses(tasks.understand_loss, 7)
@@ -71,16 +75,89 @@ class PositionTargets(unittest.TestCase):
 
 
 class FlowTimes(unittest.TestCase):
-    def tearDown(self):
-        tasks.PURE_NOISE_FRACTION = 0.0
-
     def test_pure_noise_fraction_of_clips_start_where_the_sampler_starts(self):
         generator = torch.Generator().manual_seed(0)
-        self.assertEqual(int((tasks.sample_t((10000,), generator) == 1.0).sum()), 0)
-        tasks.PURE_NOISE_FRACTION = 0.25
-        t = tasks.sample_t((10000,), generator)
+        vocab = vocabulary_of(default_binary())
+        self.assertEqual(int((tasks.sample_t((10000,), tasks.Recipe(vocab), generator) == 1.0).sum()), 0)
+        t = tasks.sample_t((10000,), tasks.Recipe(vocab, pure_noise=0.25), generator)
         self.assertAlmostEqual(float((t == 1.0).float().mean()), 0.25, delta=0.02)
         self.assertTrue(bool(((t > 0) & (t <= 1)).all()))
+
+def stream_with_vocabulary(path, words, ids, records):
+    """A record stream file whose header lists `words` and whose text tokens are renumbered by
+    `ids` (old id -> new id), and a stand-in `univid` that writes it, whatever it is asked."""
+    layout = dict(records.layout, vocabulary=words)
+    recoded = records.rec.copy()
+    recoded["caption"] = ids[recoded["caption"]]
+    recoded["qa"] = ids[recoded["qa"]]
+    header = json.dumps(layout).encode()
+    with open(path + ".bin", "wb") as f:
+        f.write(MAGIC + struct.pack("<I", len(header)) + header + recoded.tobytes())
+    with open(path, "w") as f:
+        f.write(f"#!/bin/sh\nexec cat '{path}.bin'\n")
+    os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC)
+    return path
+
+
+class WorldVocabulary(unittest.TestCase):
+    """The world's words come from the record stream's header: renumbered and with one more word,
+    the trainer reads the same texts and sizes the model to the new vocabulary, no Python edited."""
+
+    @classmethod
+    def setUpClass(cls):
+        stream = RecordStream(default_binary(), "train", "training", seed=3)
+        cls.vocab = stream.vocabulary
+        cls.rec = stream.batch(16)
+        cls.layout = stream.layout
+        stream.close()
+        # reverse every id and add a word: <pad>, <eos>, "while" and "," all move
+        n = len(cls.vocab)
+        cls.ids = np.arange(n)[::-1].astype(np.uint16)
+        words = [None] * n
+        for old, new in enumerate(cls.ids):
+            words[new] = cls.vocab.words[old]
+        cls.words = words + ["slowly"]
+        cls.tmp = tempfile.TemporaryDirectory()
+        batch = type("Records", (), {"layout": cls.layout, "rec": cls.rec})
+        cls.binary = stream_with_vocabulary(os.path.join(cls.tmp.name, "univid"), cls.words, cls.ids, batch)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def renumbered(self):
+        stream = RecordStream(self.binary, "train", "training", seed=3)
+        rec, vocab = stream.batch(16), stream.vocabulary
+        stream.close()
+        return rec, vocab
+
+    def test_texts_read_the_same_under_another_numbering(self):
+        rec, vocab = self.renumbered()
+        self.assertEqual((vocab.pad, len(vocab)), (int(self.ids[self.vocab.pad]), len(self.vocab) + 1))
+        for theirs, ours in ((rec, vocab), (self.rec, self.vocab)):
+            np.random.seed(5)
+            captions, _ = tasks.text_inputs(theirs["caption"], ours)
+            queries, matches = tasks.retrieval_queries(theirs, captions, ours)
+            said = ([ours.text(p) for p in tasks.prompts(theirs, ours).tolist()],
+                    [ours.text(q) for q in queries.tolist()], matches.tolist())
+            if ours is vocab:
+                renumbered = said
+        self.assertEqual(renumbered, said)
+        self.assertTrue(any(" while " in p for p in said[0]) and not any("<eos>" in p for p in said[0]))
+        self.assertTrue(any(q.count("digit") == 1 and q.endswith("<eos>") for q in said[1]), "a one-clause query")
+
+    def test_a_new_run_has_one_embedding_per_word(self):
+        trainer = Path(__file__).parent / "train.py"
+        with tempfile.TemporaryDirectory() as tmp:
+            run = subprocess.run(
+                [sys.executable, str(trainer), "--config", "tiny", "--steps", "1", "--save-every", "1", "--batch", "2",
+                 "--questions", "1", "--threads", "1", "--runs", f"{tmp}/runs", "--models", f"{tmp}/models",
+                 "--name", "words", "--binary", self.binary],
+                capture_output=True, text=True, timeout=300)
+            self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+            with open(Path(tmp) / "models" / "words" / "config.json") as f:
+                self.assertEqual(json.load(f)["model"]["vocab"], len(self.words))
+
 
 class DataParallel(unittest.TestCase):
     def test_two_ranks_on_the_cpu_keep_equal_weights(self):

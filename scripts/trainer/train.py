@@ -22,10 +22,9 @@ import time
 import numpy as np
 import torch
 import torch.distributed as dist
-from data import RecordStream, default_binary
+from data import RecordStream, default_binary, vocabulary_of
 from model import ModelConfig, UniVid
-import tasks
-from tasks import understand_loss, generate_loss, continue_loss
+from tasks import Recipe, understand_loss, generate_loss, continue_loss
 import checkpoint
 
 TASK_FAMILIES = ["understand", "generate", "continue"]
@@ -164,8 +163,14 @@ def main():
         with open(saved_config) as f:
             saved = json.load(f)["model"]
         cfg = ModelConfig(**saved)
-    tasks.FLOW_TIME_SHIFT = args.flow_time_shift
-    tasks.PURE_NOISE_FRACTION = args.pure_noise
+    vocab = vocabulary_of(args.binary)
+    if args.resume and os.path.exists(saved_config):
+        if cfg.vocab != len(vocab):
+            raise SystemExit(f"the run was trained on {cfg.vocab} words and the world now has {len(vocab)}: "
+                             "start a new run (--init-from keeps what still fits)")
+    else:
+        cfg.vocab = len(vocab)  # the world's words, as the record stream lists them
+    recipe = Recipe(vocab, args.flow_time_shift, args.pure_noise)
     families = args.families.split(",")
     untrained = {name for name in args.untrained_losses.split(",") if name}
     assert untrained <= set(LOSS_NAMES), f"unknown losses: {untrained - set(LOSS_NAMES)}"
@@ -252,11 +257,11 @@ def main():
         with autocast:
             losses = {}
             if "understand" in families:
-                losses.update(understand_loss(model, captioned.batch(understand_batch), args.questions))
+                losses.update(understand_loss(model, captioned.batch(understand_batch), recipe, args.questions))
             if "generate" in families:
-                losses.update(generate_loss(model, captioned.batch(args.batch)))
+                losses.update(generate_loss(model, captioned.batch(args.batch), recipe))
             if "continue" in families:
-                losses.update(continue_loss(model, benchmark.batch(continue_batch)))
+                losses.update(continue_loss(model, benchmark.batch(continue_batch), recipe))
         values = {k: v.item() for k, v in losses.items()}
         if ranks > 1:  # every rank weighs the losses alike and rank 0 logs the mean over ranks
             mean = torch.tensor(list(values.values()), device=args.device)

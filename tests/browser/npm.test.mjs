@@ -131,6 +131,18 @@ test('cross-origin isolated with the engine served unbundled (engineBase): the t
   assert.ok(result.threads > 1 || os.cpus().length === 1, result.threadsReason);
 });
 
+test('the packed tarball carries the product only: no research hooks in either engine build', () => {
+  const tgz = fs.readdirSync(`${ROOT}out/npm`).find((f) => f.endsWith('.tgz'));
+  const files = execFileSync('tar', ['-tzf', `${ROOT}out/npm/${tgz}`], { encoding: 'utf8' }).split('\n');
+  const glue = files.filter((f) => /^package\/pkg(-threads)?\/univid(\.d\.ts|\.js)$/.test(f));
+  assert.equal(glue.length, 4, files.join(' '));
+  for (const file of glue) {
+    const text = execFileSync('tar', ['-xzOf', `${ROOT}out/npm/${tgz}`, file], { encoding: 'utf8' });
+    assert.ok(text.includes('createEngine'), `${file} is an engine's glue`);
+    for (const hook of ['tokenize', 'generationNoise', 'OpBench']) assert.ok(!text.includes(hook), `${file} exports ${hook}`);
+  }
+});
+
 test('Node imports the package (server rendering) without engine code; loading there is a typed UNSUPPORTED', () => {
   const script = `
     const { UniVid, Clip, UniVidError } = await import('univid-web');

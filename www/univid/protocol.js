@@ -9,7 +9,12 @@
 import { UniVidError } from './errors.js';
 
 /** The load options that travel to the worker (callbacks and signals stay on the page). */
-export const OPEN_OPTIONS = ['backend', 'threads', 'measure', 'cache', 'stallTimeoutMs', 'engineBase'];
+const OPEN_OPTIONS = ['backend', 'threads', 'measure', 'cache', 'stallTimeoutMs', 'engineBase'];
+
+/** Just the travelling load options of `options`, on either side. */
+export function openOptions(options) {
+  return Object.fromEntries(OPEN_OPTIONS.map((name) => [name, options[name]]));
+}
 
 /** An error as it crosses to the page (structured clone keeps no class). */
 export function errorContent(e) {

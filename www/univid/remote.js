@@ -1,7 +1,7 @@
 // The page's side of the worker protocol (protocol.js): the same methods as LocalSession.
 
 import { aborted } from './errors.js';
-import { OPEN_OPTIONS, revive } from './protocol.js';
+import { openOptions, revive } from './protocol.js';
 
 /** The engine's worker: beside this module (bundlers see the literal `new URL` and ship it), or
  * from `engineBase` (a CDN, another folder): a worker script must come from the page's origin, so
@@ -62,8 +62,7 @@ export class WorkerSession {
       else if (kind === 'complete-error') settle.reject(revive(body));
     };
     try {
-      const travelling = Object.fromEntries(OPEN_OPTIONS.map((name) => [name, options[name]]));
-      const opened = await session.#request('open', { source, ...travelling }, on, signal);
+      const opened = await session.#request('open', { source, ...openOptions(options) }, on, signal);
       return { session, ...opened, complete };
     } catch (e) {
       worker.terminate();

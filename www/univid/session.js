@@ -6,9 +6,16 @@ import { streamModel } from './load.js';
 import { enginePackage } from './engine.js';
 import { chooseBackend } from './backend.js';
 
-// Engine methods a caller may run; the stepped ones take a step callback after their arguments
-// (it reports progress, and returning false stops the generation: how `signal` aborts it).
-export const METHODS = new Set(['classify', 'describe', 'ask', 'generate', 'continueClip', 'embedClip', 'embedQuery', 'loseDevice', 'sampleClip']);
+// Methods a caller may run, and what answers each: the loaded engine (the model), or the wasm
+// module itself (sample clips come from the data world it holds, no model needed). The stepped
+// ones take a step callback after their arguments (it reports progress, and returning false stops
+// the generation: how `signal` aborts it).
+const ENGINE = 'engine', MODULE = 'module';
+const ANSWERED_BY = {
+  classify: ENGINE, describe: ENGINE, ask: ENGINE, generate: ENGINE, continueClip: ENGINE,
+  embedClip: ENGINE, embedQuery: ENGINE, loseDevice: ENGINE, sampleClip: MODULE,
+};
+export const METHODS = new Set(Object.keys(ANSWERED_BY));
 const STEPPED = new Set(['generate', 'continueClip']);
 
 export class LocalSession {
@@ -42,8 +49,7 @@ export class LocalSession {
       try { onStep?.(done, total, preview); } catch { /* a throwing callback does not stop the work */ }
       return !signal?.aborted;
     };
-    // Sample clips come from the data world, which the wasm module holds, not the model.
-    const target = method === 'sampleClip' ? this.#module : this.#engine;
+    const target = ANSWERED_BY[method] === MODULE ? this.#module : this.#engine;
     const result = await engineCall(() => target[method](...args, ...(STEPPED.has(method) ? [step] : [])));
     // The browser reports a lost device asynchronously: let that arrive before the next call.
     if (method === 'loseDevice') await new Promise((resolve) => setTimeout(resolve, 100));

@@ -2,7 +2,7 @@
 // the protocol in protocol.js.
 
 import { LocalSession } from './session.js';
-import { OPEN_OPTIONS, errorContent } from './protocol.js';
+import { openOptions, errorContent } from './protocol.js';
 
 let session = null;
 const aborts = new Map();
@@ -12,8 +12,7 @@ async function open(id, content) {
   aborts.set(id, controller);
   try {
     const onProgress = (event) => postMessage({ kind: 'progress', id, content: event });
-    const options = Object.fromEntries(OPEN_OPTIONS.map((name) => [name, content[name]]));
-    const opened = await LocalSession.open(content.source, { ...options, onProgress, signal: controller.signal });
+    const opened = await LocalSession.open(content.source, { ...openOptions(content), onProgress, signal: controller.signal });
     session?.dispose();
     session = opened.session;
     opened.complete.then(

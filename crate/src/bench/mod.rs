@@ -7,7 +7,8 @@ pub mod ops;
 pub mod train;
 
 use crate::data::{caption, Split, World};
-use crate::model::{no_progress, DecodeOptions, GenerateOptions, Result, UniVid};
+use crate::model::{Result, UniVid};
+use crate::pipelines::{no_progress, DecodeOptions, GenerateOptions};
 use serde_json::{json, Value};
 
 /// The clip every backend is timed on (test split, seed 0, index 0) and its caption.

@@ -7,7 +7,8 @@ use std::ops::ControlFlow;
 use burn::tensor::Device;
 use univid::data::{caption, webvtt, write_record, Clip, Digits, RecordLayout, Split, World, WorldConfig};
 use univid::judge::Judge;
-use univid::model::{gate_row, rank_by_similarity, run_probe, DecodeOptions, GenerateOptions, Modality, ModelConfig, Progress, Task, UniVid, Weights};
+use univid::model::{gate_row, run_probe, Modality, ModelConfig, Task, UniVid, Weights};
+use univid::pipelines::{rank_by_similarity, DecodeOptions, GenerateOptions, Progress};
 use univid::pack::{Group, Scheme};
 
 /// Most frames the CLI reads from one clip file (a GIF or a folder of PNG frames).

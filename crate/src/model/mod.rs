@@ -1,4 +1,5 @@
-//! The UniVid network and its pipelines, on any burn [`Device`](burn::tensor::Device).
+//! The UniVid network, on any burn [`Device`](burn::tensor::Device); what callers do with it
+//! (classify, describe, generate, …) is `crate::pipelines`.
 //!
 //! ## Data flow, and why
 //! - **Clip → tokens.** A 20×64×64 clip is cut into 2×16×16 tubelets (160 tokens of 512 values,
@@ -52,8 +53,8 @@ mod decoder;
 mod error;
 mod experts;
 pub(crate) mod layers;
-mod pipelines;
 mod probe;
+mod readback;
 pub(crate) mod sequence;
 mod stem;
 mod univid;
@@ -62,11 +63,10 @@ mod weights;
 
 pub use config::{gate_row, Modality, ModelConfig, Prediction, Task, TASKS};
 pub use error::{ModelError, Result};
-#[cfg(target_arch = "wasm32")]
-pub(crate) use pipelines::read;
-pub use pipelines::{no_progress, rank_by_similarity, AnswerSource, Classification, DecodeOptions, DigitGuess, GenerateOptions, OnStep, Progress, MAX_STEPS};
+pub use readback::read;
 pub use probe::{probe_clip, probe_difference, run_probe, Probe, PROBE_SEED};
 pub use sequence::Layout;
+pub(crate) use univid::Cache;
 pub use univid::UniVid;
 pub use video::{clip_to_frames, frames_to_clip, gaussian, patchify, time_features, tokens_to_frames, unpatchify};
 pub use weights::Weights;

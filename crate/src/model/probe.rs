@@ -3,7 +3,7 @@
 
 use super::config::{ModelConfig, Task};
 use super::error::Result;
-use super::pipelines::read;
+use super::readback::read;
 use super::sequence;
 use super::univid::UniVid;
 use super::video::{gaussian, patchify};

@@ -3,7 +3,7 @@
 //! because digits straddle tubelet borders; small convolutions are translation-equivariant and
 //! cost ~10 % of a forward pass. The strided ones see 15 px; the residual context convs after them
 //! widen that to 47 px (55 px per tubelet), so a cell can see a whole 28 px digit
-//! (`scripts/trainer/stem_probe.py`: per-tubelet digit accuracy of the stem alone, 72 → 83 %).
+//! (`scripts/trainer/probes/stem_probe.py`: per-tubelet digit accuracy of the stem alone, 72 → 83 %).
 //! Generation reads the same per-frame features at all three resolutions: the last as the video
 //! decoder's folded cells, all three as its skips (`decoder.rs`).
 

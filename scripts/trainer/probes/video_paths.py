@@ -29,14 +29,12 @@ over a 64x64 frame in [0,1], averaged over frames and clips):
 """
 import argparse
 import json
-import os
-import sys
 import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import common  # noqa: F401  (the trainer's modules on the path)
 from data import RecordStream, default_binary  # noqa: E402
 from model import ModelConfig, UniVid, patchify, unpatchify, timestep_features, segment_mask, AUX_PREFIX, CONTINUE, TEXT, VIDEO  # noqa: E402
 from tasks import gate_ids, to_video  # noqa: E402

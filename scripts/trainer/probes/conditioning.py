@@ -3,18 +3,19 @@ with each clip's own caption, another clip's caption, and no caption (test split
 
 A model that reads its prompt has a lower error with the true caption, most at high noise where
 the noisy video alone says little. Prints one line per flow time.
-  python3 scripts/trainer/conditioning.py models/univid-small [--clips 32]
+  python3 scripts/trainer/probes/conditioning.py models/univid-small [--clips 32]
 """
 import argparse
 import torch
+import common  # noqa: F401  (the trainer's modules on the path)
+from checkpoint import load_model
 from data import RecordStream, default_binary
-from readout_probe import load_model
-from tasks import to_video, text_inputs, generate_head, PAD, EOS
+from tasks import to_video, prompts, generate_head
 
 
-def predicted_sample(model, words, xt, t):
+def predicted_sample(model, words, pad, xt, t):
     """The head's clean-sample estimate for the generate sequence [generate + words | x_t]."""
-    return generate_head(model, words, xt, torch.full(xt.shape[:2], t))  # t per frame
+    return generate_head(model, words, pad, xt, torch.full(xt.shape[:2], t))  # t per frame
 
 
 def main():
@@ -29,15 +30,14 @@ def main():
     rec = stream.batch(args.clips)
     stream.close()
     x0 = to_video(rec["pixels"])
-    words, _ = text_inputs(rec["caption"])
-    words = words.clone()
-    words[words == EOS] = PAD
-    prompts = {"own caption": words, "another clip's": words.roll(1, dims=0), "none": torch.zeros_like(words)}
+    pad = stream.vocabulary.pad
+    words = prompts(rec, stream.vocabulary)
+    compared = {"own caption": words, "another clip's": words.roll(1, dims=0), "none": torch.full_like(words, pad)}
     torch.manual_seed(0)
     for t in (0.3, 0.6, 0.9, 1.0):
         xt = (1 - t) * x0 + t * torch.randn_like(x0)
         with torch.no_grad():
-            errors = {k: ((predicted_sample(model, w, xt, t) - x0) ** 2).mean().item() for k, w in prompts.items()}
+            errors = {k: ((predicted_sample(model, w, pad, xt, t) - x0) ** 2).mean().item() for k, w in compared.items()}
         print(f"t = {t}: clean-sample MSE " + ", ".join(f"{k} {v:.4f}" for k, v in errors.items()), flush=True)
 
 

@@ -1,6 +1,6 @@
 """Digit-set accuracy of the classify head under two decision rules, on test clips.
 
-  python3 scripts/trainer/readout_probe.py models/univid-small [N]
+  python3 scripts/trainer/probes/readout_probe.py models/univid-small [N]
 
 Clips: the test split of the `standard` world (two digits), the world `univid eval` reports on.
 
@@ -12,20 +12,11 @@ import json
 import sys
 import numpy as np
 import torch
-from safetensors.torch import load_file
+import common  # noqa: F401  (the trainer's modules on the path)
+from checkpoint import load_model
 from data import RecordStream, default_binary
-from model import ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, TEXT, VIDEO
+from model import patchify, segment_mask, UNDERSTAND, CLASSIFY, TEXT, VIDEO
 from tasks import to_video, gate_ids
-
-
-def load_model(model_dir):
-    """The exported model (its training-only heads absent) in eval mode, weights in f32."""
-    meta = json.load(open(f"{model_dir}/config.json"))
-    model = UniVid(ModelConfig(**meta["model"]))
-    weights = {k: v.float() for k, v in load_file(f"{model_dir}/model.safetensors").items()}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
-    return model.eval()
 
 
 def text_segment_states(model, rec, task, text):

@@ -1,6 +1,6 @@
 """How well the continuation head guesses the future frames at each flow time, on test clips.
 
-  python3 scripts/trainer/continuation_probe.py models/univid-small [N] [WORLD]
+  python3 scripts/trainer/probes/continuation_probe.py models/univid-small [N] [WORLD]
 
 Clips: the test split of WORLD (default `standard`; `benchmark` is the eval's continuation set), frames 1–10 clean, 11–20 noised to flow time t (one
 noise draw, seed 0). For each t: MSE and MAE per future frame (OpenSTL units: pixels in [0, 1],
@@ -12,7 +12,8 @@ below 1 it is part denoising.
 import json
 import sys
 import torch
-from readout_probe import load_model
+import common  # noqa: F401  (the trainer's modules on the path)
+from checkpoint import load_model
 from data import RecordStream, default_binary
 from tasks import to_video, continue_head, per_value
 

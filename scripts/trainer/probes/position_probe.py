@@ -1,6 +1,6 @@
 """Does each video token still know where it is, layer by layer?
 
-  python3 scripts/trainer/position_probe.py models/univid-small
+  python3 scripts/trainer/probes/position_probe.py models/univid-small
 
 Clips: 96 test clips of the `standard` world, encoded as the understanding pipelines encode them
 (video sees only video). For the input embedding, every block's output and the final norm, a
@@ -12,7 +12,8 @@ import json
 import sys
 import torch
 import torch.nn.functional as F
-from readout_probe import load_model
+import common  # noqa: F401  (the trainer's modules on the path)
+from checkpoint import load_model
 from data import RecordStream, default_binary
 from model import patchify, segment_mask, UNDERSTAND, VIDEO
 from tasks import to_video, gate_ids

@@ -3,7 +3,7 @@
 Trains the twin's VideoStem from scratch, with a linear head saying which digit is centred in each
 tubelet (the `stem` loss's target), then reports that accuracy on test clips (unseen handwriting).
 
-  python3 scripts/trainer/stem_probe.py --steps 600 --contexts 0,2
+  python3 scripts/trainer/probes/stem_probe.py --steps 600 --contexts 0,2
 
 Why it exists: the three strided convs see 15 px and the tubelet projection 23 px, less than a
 28 px digit; the residual context convs (ModelConfig.stem_context) widen that to 55 px.
@@ -13,6 +13,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import common  # noqa: F401  (the trainer's modules on the path)
 from data import RecordStream, default_binary
 from model import ModelConfig, VideoStem
 from tasks import to_video, locate_targets

@@ -1,0 +1,11 @@
+//! Tensors back to the host.
+
+use super::error::{ModelError, Result};
+use burn::tensor::Tensor;
+
+/// Reads a tensor back to the host, asynchronously (the only way that works on WebGPU).
+pub async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
+    let data = tensor.into_data_async().await.map_err(|e| ModelError::Backend(format!("{e:?}")))?;
+    data.try_into_vec::<f32>().map_err(|e| ModelError::Backend(format!("{e:?}")))
+}
+

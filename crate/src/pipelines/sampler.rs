@@ -1,0 +1,196 @@
+//! Video out: text → video and continuation by rectified flow, Euler steps from noise (t = 1) to
+//! data (t = 0) with classifier-free guidance; each step's clean-sample estimate is the live preview.
+
+use crate::data::{parse_caption, Clip, Tokenizer};
+use crate::model::{clip_to_frames, frames_to_clip, gaussian, read, ModelError, Result, Task, UniVid};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+
+/// What a generation tells its caller after every Euler step, and how the caller's host gets a
+/// turn between steps. Any `FnMut(Progress) -> ControlFlow<()>` is one (natively nothing needs a
+/// turn); the browser binding (`crate::web`) also yields to the worker's event loop.
+pub trait StepHandler {
+    /// `Continue` goes on, `Break` stops the call, which then fails with [`ModelError::Cancelled`]
+    /// (how a browser aborts a generation promptly).
+    fn step(&mut self, progress: Progress<'_>) -> ControlFlow<()>;
+
+    /// Awaited before every [`step`](Self::step) report: the host's turn.
+    fn pause(&self) -> Pin<Box<dyn Future<Output = ()> + '_>> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+impl<F: FnMut(Progress<'_>) -> ControlFlow<()>> StepHandler for F {
+    fn step(&mut self, progress: Progress<'_>) -> ControlFlow<()> {
+        self(progress)
+    }
+}
+
+/// Called after every Euler step (see [`StepHandler`]).
+pub type OnStep<'a> = &'a mut dyn StepHandler;
+/// Where a generation stands after an Euler step.
+pub struct Progress<'a> {
+    /// Steps done (1-based) and in all.
+    pub step: usize,
+    pub steps: usize,
+    /// The step's clean-sample estimate of the whole clip, made on request: a live preview that
+    /// sharpens step by step at no extra forward pass.
+    pub estimate: &'a dyn Fn() -> Clip,
+}
+
+/// An [`OnStep`] that never stops and reports nothing.
+pub fn no_progress(_: Progress<'_>) -> ControlFlow<()> {
+    ControlFlow::Continue(())
+}
+
+/// Classifier-free guidance above this only saturates pixels.
+pub const MAX_GUIDANCE: f32 = 20.0;
+
+/// At most this many Euler steps: more buys nothing measurable and only burns the visitor's CPU.
+pub const MAX_STEPS: usize = 200;
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct GenerateOptions {
+    pub steps: usize,
+    /// Classifier-free guidance scale; 1 = conditional prediction only.
+    pub guidance: f32,
+    pub seed: u64,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self { steps: 20, guidance: 2.0, seed: 0 }
+    }
+}
+
+impl UniVid {
+    /// Text → video by rectified flow: Euler steps from noise (t = 1) to data (t = 0).
+    pub async fn generate(&self, prompt: &str, options: GenerateOptions, on_step: OnStep<'_>) -> Result<Clip> {
+        check_steps(options.steps)?;
+        if !(0.0..=MAX_GUIDANCE).contains(&options.guidance) {
+            return Err(ModelError::Input(format!("guidance must be in 0..={MAX_GUIDANCE}, got {}", options.guidance)));
+        }
+        self.check_can_generate()?;
+        let words = Tokenizer.encode(prompt)?;
+        parse_caption(&prompt.to_lowercase())?;
+        let c = &self.config;
+        let mut x = gaussian(options.seed, c.frames * c.frame_values());
+        for step in 0..options.steps {
+            let (t, t_next) = flow_times(step, options.steps);
+            let mut estimate = read(self.video_estimate(Task::Generate, &words, &x, t, None)?).await?;
+            // Guidance mixes velocities; the velocity is affine in the predicted sample, so mixing
+            // the samples is the same.
+            if options.guidance != 1.0 {
+                let unconditional = read(self.video_estimate(Task::Generate, &[], &x, t, None)?).await?;
+                for (conditional, u) in estimate.iter_mut().zip(unconditional) {
+                    *conditional = u + options.guidance * (*conditional - u);
+                }
+            }
+            euler(&mut x, &estimate, t, t_next);
+            report(on_step, step, options.steps, || frames_to_clip(&estimate, c)).await?;
+        }
+        Ok(frames_to_clip(&x, c))
+    }
+
+    fn check_can_generate(&self) -> Result<()> {
+        match self.can_generate() {
+            true => Ok(()),
+            false => Err(ModelError::NotLoaded { group: "generate" }),
+        }
+    }
+
+    /// Keeps the first `frames_in` frames and generates the rest of the model's clip length.
+    /// `frames_in` must be half the clip: the cell tokens hold every frame with one flow time, so
+    /// nothing but the training split (first half clean) tells the model which frames are given.
+    /// With one step the result is the clean-sample estimate from pure noise: the conditional
+    /// mean, blurred where the future is uncertain (what an MSE benchmark scores best); more steps
+    /// sample one sharp future.
+    pub async fn continue_clip(&self, clip: &Clip, frames_in: usize, options: GenerateOptions, on_step: OnStep<'_>) -> Result<Clip> {
+        check_steps(options.steps)?;
+        self.check_can_generate()?;
+        let c = &self.config;
+        if frames_in != c.frames / 2 {
+            return Err(ModelError::Input(format!(
+                "frames_in must be {} (the model continues the second half of a {}-frame clip from its first half), got {frames_in}",
+                c.frames / 2, c.frames
+            )));
+        }
+        let clip = self.model_input(clip, frames_in)?;
+        let mut padded = Clip::blank(c.frames, c.size, c.size, c.channels);
+        padded.pixels[..frames_in * clip.frame_len()].copy_from_slice(&clip.pixels[..frames_in * clip.frame_len()]);
+        let context = frames_in * c.frame_values();
+        let mut x = clip_to_frames(&padded, c);
+        let noise = gaussian(options.seed, x.len());
+        x[context..].copy_from_slice(&noise[context..]);
+        for step in 0..options.steps {
+            let (t, t_next) = flow_times(step, options.steps);
+            let mut estimate = read(self.video_estimate(Task::Continue, &[], &x, t, Some(frames_in - 1))?).await?;
+            estimate[..context].copy_from_slice(&x[..context]);
+            euler(&mut x[context..], &estimate[context..], t, t_next);
+            report(on_step, step, options.steps, || frames_to_clip(&estimate, c)).await?;
+        }
+        Ok(frames_to_clip(&x, c))
+    }
+}
+
+/// After every Euler step: let the host run (in a browser worker this is what lets an abort message
+/// arrive mid-generation), then hand the handler the step's clean-sample estimate (made only if it
+/// asks) and ask it whether to go on.
+async fn report(on_step: OnStep<'_>, step: usize, steps: usize, estimate: impl Fn() -> Clip) -> Result<()> {
+    on_step.pause().await;
+    match on_step.step(Progress { step: step + 1, steps, estimate: &estimate }) {
+        ControlFlow::Continue(()) => Ok(()),
+        ControlFlow::Break(()) => Err(ModelError::Cancelled { step: step + 1, steps }),
+    }
+}
+
+fn check_steps(steps: usize) -> Result<()> {
+    if steps == 0 || steps > MAX_STEPS {
+        return Err(ModelError::Input(format!("steps must be 1..={MAX_STEPS}, got {steps}")));
+    }
+    Ok(())
+}
+
+/// Times of Euler step `i` of `n`: from t = 1 (noise) towards 0 (data), uniformly.
+fn flow_times(i: usize, n: usize) -> (f32, f32) {
+    (1.0 - i as f32 / n as f32, 1.0 - (i + 1) as f32 / n as f32)
+}
+
+/// Below this flow time a sample prediction's velocity stops growing (the twin trains with the same
+/// bound, `MIN_FLOW_TIME` in scripts/trainer/tasks.py).
+pub const MIN_FLOW_TIME: f32 = 0.05;
+
+/// One Euler step from flow time `t` to `t_next` of the velocity (x_t − x₀) / t that the predicted
+/// clean sample x₀ implies. The step to t = 0 lands on x₀ itself: what the velocity would reach from
+/// t ≥ `MIN_FLOW_TIME` in exact arithmetic (and makes the last preview the result, pixel for
+/// pixel); below that bound the clamped velocity would stop short of it.
+fn euler(x: &mut [f32], estimate: &[f32], t: f32, t_next: f32) {
+    if t_next <= 0.0 {
+        x.copy_from_slice(estimate);
+        return;
+    }
+    let scale = (t_next - t) / t.max(MIN_FLOW_TIME);
+    for (xi, x0) in x.iter_mut().zip(estimate) {
+        *xi += scale * (*xi - x0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_euler_step_to_zero_lands_on_the_predicted_sample_and_stays_finite_near_it() {
+        let (mut x, predicted) = (vec![1.0, -0.5, 0.25, 0.0], vec![-1.0, -1.0, 0.5, 0.5]);
+        euler(&mut x, &predicted, 0.5, 0.0);
+        for (landed, p) in x.iter().zip(&predicted) {
+            assert!((landed - p).abs() < 1e-6, "{landed} vs {p}");
+        }
+        // Near the data the velocity is bounded by MIN_FLOW_TIME.
+        let mut x = vec![5.0];
+        euler(&mut x, &[0.3], 0.01, 0.005);
+        assert!((x[0] - (5.0 - 0.005 * 4.7 / MIN_FLOW_TIME)).abs() < 1e-5, "{}", x[0]);
+    }
+}

@@ -1,0 +1,78 @@
+"""Design probe for the sprite path's text -> video half (sprite_text.py): how many steps does its
+glyph generator (a 28x28 rectified-flow U-Net, clean-sample prediction, v-loss) need before the
+judge's digit classifier reads the digit it was asked for? Conditioned here on a learnt embedding of
+the digit (what the slot state carries), trained on the train split's digit images alone, so the
+count is the generator's own, apart from the trunk and the clips. Not part of the product.
+
+  python3 scripts/trainer/probes/glyph_flow.py --steps 3000 --eval-every 500 --out LOG.jsonl
+"""
+import argparse
+import json
+import time
+import torch
+import torch.nn as nn
+from safetensors.torch import load_file
+import common  # noqa: F401  (the trainer's modules on the path)
+from data import default_binary
+from judge import DigitNet, load_split
+from sprite_text import GlyphFlow
+
+
+@torch.no_grad()
+def sample(flow, cond, steps, generator):
+    x = torch.randn(len(cond), 28, 28, generator=generator)
+    for i in range(steps):
+        t, t_next = 1 - i / steps, 1 - (i + 1) / steps
+        guess = flow(x, torch.full((len(cond),), t), cond).clamp(-1, 1)
+        x = guess + (x - guess) * (t_next / t)
+    return (x.clamp(-1, 1) + 1) / 2
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--classifier", default="models/judge/classifier.safetensors")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--binary", default=default_binary())
+    args = p.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    images, labels = load_split(args.binary, "train")
+    x0_all = images[:, 0] * 2 - 1
+    judge = DigitNet()
+    judge.load_state_dict(load_file(args.classifier))
+    judge.eval()
+    embed = nn.Embedding(10, 256)
+    flow = GlyphFlow(256)
+    opt = torch.optim.AdamW(list(flow.parameters()) + list(embed.parameters()), lr=args.lr, weight_decay=0.01)
+    asked = torch.arange(10).repeat_interleave(50)
+    log = open(args.out, "w")
+    start = time.time()
+    for step in range(1, args.steps + 1):
+        idx = torch.randint(0, len(x0_all), (args.batch,))
+        x0, cond = x0_all[idx], embed(labels[idx])
+        t = torch.sigmoid(torch.randn(args.batch))
+        eps = torch.randn_like(x0)
+        xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
+        guess = flow(xt, t, cond)
+        loss = (((xt - guess) / t.clamp(min=0.05)[:, None, None] - (eps - x0)) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % args.eval_every == 0:
+            row = {"step": step, "images_seen": step * args.batch, "seconds": round(time.time() - start), "loss": round(loss.item(), 4)}
+            for n in (1, 20):
+                glyphs = sample(flow, embed(asked), n, torch.Generator().manual_seed(0))
+                read = judge(glyphs[:, None]).argmax(1)
+                row[f"judge_reads_asked_digit_steps{n}"] = round(float((read == asked).float().mean()), 3)
+            print(json.dumps(row), flush=True)
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+
+
+if __name__ == "__main__":
+    main()
