@@ -4,18 +4,57 @@ judge's digit classifier reads the digit it was asked for? Conditioned here on a
 the digit (what the slot state carries), trained on the train split's digit images alone, so the
 count is the generator's own, apart from the trunk and the clips. Not part of the product.
 
-  python3 scripts/trainer/probes/glyph_flow.py --steps 3000 --eval-every 500 --out LOG.jsonl
+  python3 scripts/trainer/probes/glyph_flow.py --levels 2|3 --steps 3000 --batch 32 --eval-every 250 --out LOG.jsonl
 """
 import argparse
 import json
+import math
 import time
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from safetensors.torch import load_file
 import common  # noqa: F401  (the trainer's modules on the path)
 from data import default_binary
 from judge import DigitNet, load_split
 from sprite_text import GlyphFlow
+
+
+class DeepGlyphFlow(nn.Module):
+    """sprite_text.py's GlyphFlow one level deeper (28 -> 14 -> 7): its 3x3 convs at 7x7 see the
+    whole glyph, where the two-level one sees ~15 px of it (`--levels 3`)."""
+
+    def __init__(self, d, c=32):
+        super().__init__()
+        self.sizes = [c, 2 * c, 4 * c, 4 * c, 2 * c, c]
+        self.cond = nn.Sequential(nn.Linear(d + 64, 256), nn.GELU(), nn.Linear(256, 2 * sum(self.sizes)))
+        self.inp = nn.Conv2d(1, c, 3, padding=1)
+        self.down1 = nn.Conv2d(c, 2 * c, 4, stride=2, padding=1)  # 28 -> 14
+        self.down2 = nn.Conv2d(2 * c, 4 * c, 4, stride=2, padding=1)  # 14 -> 7
+        self.mid1 = nn.Conv2d(4 * c, 4 * c, 3, padding=1)
+        self.mid2 = nn.Conv2d(4 * c, 4 * c, 3, padding=1)
+        self.up2 = nn.ConvTranspose2d(4 * c, 2 * c, 4, stride=2, padding=1)  # 7 -> 14
+        self.mix2 = nn.Conv2d(4 * c, 2 * c, 3, padding=1)
+        self.up1 = nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1)  # 14 -> 28
+        self.mix1 = nn.Conv2d(2 * c, c, 3, padding=1)
+        self.out = nn.Conv2d(c, 1, 3, padding=1)
+
+    def forward(self, x, t, cond):
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(32, dtype=torch.float32) / 32)
+        tf = torch.cat([torch.cos(t[:, None] * 1000 * freqs), torch.sin(t[:, None] * 1000 * freqs)], -1)
+        parts = torch.split(self.cond(torch.cat([cond, tf], -1)), [2 * n for n in self.sizes], -1)
+
+        def mod(h, p):
+            scale, shift = p.chunk(2, -1)
+            return F.gelu(h * (1 + scale[:, :, None, None]) + shift[:, :, None, None])
+
+        h0 = mod(self.inp(x[:, None]), parts[0])
+        h1 = mod(self.down1(h0), parts[1])
+        h2 = mod(self.down2(h1), parts[2])
+        h2 = h2 + mod(self.mid2(F.gelu(self.mid1(h2))), parts[3])
+        u1 = mod(self.mix2(torch.cat([F.gelu(self.up2(h2)), h1], 1)), parts[4])
+        u0 = mod(self.mix1(torch.cat([F.gelu(self.up1(u1)), h0], 1)), parts[5])
+        return self.out(u0)[:, 0]
 
 
 @torch.no_grad()
@@ -35,6 +74,7 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--classifier", default="models/judge/classifier.safetensors")
+    p.add_argument("--levels", type=int, default=2, choices=[2, 3], help="2: sprite_text.py's GlyphFlow; 3: one level deeper")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
     p.add_argument("--binary", default=default_binary())
@@ -47,7 +87,7 @@ def main():
     judge.load_state_dict(load_file(args.classifier))
     judge.eval()
     embed = nn.Embedding(10, 256)
-    flow = GlyphFlow(256)
+    flow = GlyphFlow(256) if args.levels == 2 else DeepGlyphFlow(256)
     opt = torch.optim.AdamW(list(flow.parameters()) + list(embed.parameters()), lr=args.lr, weight_decay=0.01)
     asked = torch.arange(10).repeat_interleave(50)
     log = open(args.out, "w")
@@ -64,7 +104,7 @@ def main():
         loss.backward()
         opt.step()
         if step % args.eval_every == 0:
-            row = {"step": step, "images_seen": step * args.batch, "seconds": round(time.time() - start), "loss": round(loss.item(), 4)}
+            row = {"levels": args.levels, "step": step, "images_seen": step * args.batch, "seconds": round(time.time() - start), "loss": round(loss.item(), 4)}
             for n in (1, 20):
                 glyphs = sample(flow, embed(asked), n, torch.Generator().manual_seed(0))
                 read = judge(glyphs[:, None]).argmax(1)
