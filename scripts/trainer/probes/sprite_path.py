@@ -36,9 +36,9 @@ import torch.nn.functional as F
 
 import common  # noqa: F401  (the trainer's modules on the path)
 from data import RecordStream, default_binary  # noqa: E402
-from model import ModelConfig, UniVid, patchify, channel_first, timestep_features, segment_mask, AUX_PREFIX, UNDERSTAND, VIDEO  # noqa: E402
+from model import ModelConfig, UniVid, patchify, channel_first, timestep_features, segment_mask, UNDERSTAND, VIDEO  # noqa: E402
 from tasks import gate_ids, to_video  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
+from checkpoint import load_model  # noqa: E402
 
 FRAMES_IN = 10
 SIDE = 28
@@ -240,9 +240,7 @@ def main():
         return
     cfg = ModelConfig.preset("small")
     model = Sprites(cfg)
-    weights = {k: v.float() for k, v in load_file(f"{args.warm}/model.safetensors").items()}
-    missing, unexpected = model.net.load_state_dict(weights, strict=False)
-    assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
+    model.net.load_state_dict(load_model(args.warm).state_dict())  # the shipped trunk, checked as checkpoint loads it
     test = RecordStream(args.binary, "test", "benchmark", seed=0)
     test_rec = test.batch(args.eval_clips)
     test.close()

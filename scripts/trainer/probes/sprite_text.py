@@ -33,10 +33,10 @@ from PIL import Image
 
 import common  # noqa: F401  (the trainer's modules on the path)
 from data import RecordStream, default_binary  # noqa: E402
-from model import ModelConfig, UniVid, segment_mask, AUX_PREFIX, GENERATE, TEXT  # noqa: E402
+from model import ModelConfig, UniVid, segment_mask, GENERATE, TEXT  # noqa: E402
 from tasks import gate_ids, prompts, text_width  # noqa: E402
 from sprite_path import SIDE, HALF, paste  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
+from checkpoint import load_model  # noqa: E402
 
 SPEED = 3.6  # px per frame: the world's 0.1 of the free range (64 - 28)
 FRAMES = 20
@@ -216,9 +216,7 @@ def main():
         torch.set_num_threads(args.threads)
     cfg = ModelConfig.preset("small")
     model = TextSprites(cfg)
-    weights = {k: v.float() for k, v in load_file(f"{args.warm}/model.safetensors").items()}
-    missing, unexpected = model.net.load_state_dict(weights, strict=False)
-    assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
+    model.net.load_state_dict(load_model(args.warm).state_dict())  # the shipped trunk, checked as checkpoint loads it
     test = RecordStream(args.binary, "test", "training", seed=0)
     vocab = test.vocabulary
     pool = test.batch(max(8 * args.prompts, 400))
@@ -272,7 +270,7 @@ def main():
     model.eval()
     rows = [sample(model, words[:8], vocab.pad, args.steps, torch.Generator().manual_seed(1))[:, [0, 6, 12, 19]]
             for words, _ in sets.values()]
-    strip = torch.cat(rows).permute(0, 2, 1, 3).reshape(16 * 64, 4 * 64)
+    strip = torch.cat(rows).permute(0, 2, 1, 3).flatten(0, 1).flatten(1)  # a row per prompt, 4 frames across
     Image.fromarray((strip.numpy() * 255).round().astype(np.uint8)).save(args.out + ".png")
     with open(args.out + ".prompts.txt", "w") as f:
         f.write("\n".join(c for _, captions in sets.values() for c in captions[:8]) + "\n")
