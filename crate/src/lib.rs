@@ -7,17 +7,15 @@
 //! - [`data`]: the Captioned Moving MNIST world, its language and tokenizer.
 //! - [`model`]: the network and its weights; [`pipelines`]: what callers do with it.
 //! - [`pack`]: the shipped weights format (quantized shards + manifest) and its progressive loader.
-//! - [`eval`] and [`bench`]: the model card's figures and the latency report.
+//! - [`tools`]: the judge, the model card's evaluation and the benchmarks (they measure the model).
 
-pub mod bench;
 pub mod data;
-pub mod eval;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod judge;
 pub mod model;
 pub mod pack;
 pub mod pipelines;
+pub mod tools;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

@@ -4,7 +4,7 @@
 use crate::data::{caption, Clip, DataError, Digits, Split, World, WorldConfig};
 use crate::model::{run_probe, ModelConfig, ModelError, UniVid, Weights};
 use crate::pipelines::{DecodeOptions, GenerateOptions, Progress, StepHandler};
-use crate::pack::{Group, Loader, Manifest, PackError};
+use crate::pack::{Manifest, PackError, StreamingLoad};
 use burn::tensor::Device;
 use std::cell::{Cell, RefCell};
 use std::ops::ControlFlow;
@@ -56,6 +56,11 @@ fn is_device_loss(message: &str) -> bool {
 }
 
 fn pack_error(e: PackError) -> JsValue {
+    // A model that cannot be built from verified weights says so in the model's own codes.
+    let e = match e {
+        PackError::Model(m) => return model_error(m),
+        other => other,
+    };
     let code = match &e {
         PackError::Manifest(_) => "bad-manifest",
         PackError::Version { .. } => "unsupported-version",
@@ -103,7 +108,7 @@ pub struct Engine {
     backend: String,
     model: RefCell<Option<Rc<UniVid>>>,
     /// The streaming load in progress, tagged so a superseded load's shards are refused.
-    loading: RefCell<Option<(u32, Loader)>>,
+    loading: RefCell<Option<(u32, StreamingLoad)>>,
     next_load: Cell<u32>,
 }
 
@@ -224,7 +229,7 @@ impl Engine {
         let load = self.next_load.get();
         self.next_load.set(load + 1);
         let summary = serde_json::json!({ "load": load, "manifest": &manifest, "totalBytes": manifest.total_bytes() });
-        *self.loading.borrow_mut() = Some((load, Loader::streaming_to(manifest, self.device.clone())));
+        *self.loading.borrow_mut() = Some((load, StreamingLoad::new(manifest, self.device.clone())));
         to_js(&summary)
     }
 
@@ -235,33 +240,13 @@ impl Engine {
     #[wasm_bindgen(js_name = addShard)]
     pub fn add_shard(&self, load: u32, index: usize, bytes: &[u8]) -> Result<JsValue, JsValue> {
         let mut loading = self.loading.borrow_mut();
-        let Some((_, loader)) = loading.as_mut().filter(|(id, _)| *id == load) else {
+        let Some((_, streaming)) = loading.as_mut().filter(|(id, _)| *id == load) else {
             return Err(typed_error("superseded", "this load was superseded by a newer one (or disposed)"));
         };
-        loader.add_shard(index, bytes).map_err(pack_error)?;
-        let ready = |l: &Loader, g: Group| l.group_ready(g);
-        if ready(loader, Group::Core) && ready(loader, Group::Understand) && !loader.taken(Group::Core) {
-            let weights = loader.take(&[Group::Core, Group::Understand]).map_err(pack_error)?;
-            let config = loader.manifest().model.clone();
-            let model = UniVid::load_understanding(config, &weights, &self.device).map_err(model_error)?;
+        if let Some(model) = streaming.add_shard(index, bytes).map_err(pack_error)? {
             *self.model.borrow_mut() = Some(Rc::new(model));
         }
-        if loader.taken(Group::Core) && ready(loader, Group::Generate) && !loader.taken(Group::Generate) {
-            let weights = loader.take(&[Group::Generate]).map_err(pack_error)?;
-            let mut model = (*self.model()?).clone();
-            model.attach_generate(&weights).map_err(model_error)?;
-            *self.model.borrow_mut() = Some(Rc::new(model));
-        }
-        let understanding = loader.taken(Group::Core);
-        let groups: Vec<&str> = Group::ALL.iter().filter(|g| ready(loader, **g)).map(|g| g.name()).collect();
-        let status = serde_json::json!({
-            "tensorsLoaded": loader.tensors_decoded(),
-            "tensorsTotal": loader.manifest().tensors.len(),
-            "groupsReady": groups,
-            "understandReady": understanding,
-            "generateReady": loader.taken(Group::Generate),
-        });
-        to_js(&status)
+        to_js(&streaming.status())
     }
 
     #[wasm_bindgen(getter, js_name = canGenerate)]
@@ -438,20 +423,20 @@ mod dev {
     }
 
     /// One operation of the model at its real shapes on the CPU backend, for per-op timing next to
-    /// another runtime (`crate::bench::ops`; `scripts/peer`).
+    /// another runtime (`crate::tools::bench::ops`; `scripts/peer`).
     #[wasm_bindgen(js_name = OpBench)]
-    pub struct WebOpBench(crate::bench::ops::OpBench);
+    pub struct WebOpBench(crate::tools::bench::ops::OpBench);
 
     #[wasm_bindgen(js_class = OpBench)]
     impl WebOpBench {
         /// `op`: one of `OpBench.names()`.
         #[wasm_bindgen(constructor)]
         pub fn new(op: &str) -> Result<WebOpBench, JsValue> {
-            crate::bench::ops::OpBench::new(op, &Device::flex()).map(WebOpBench).map_err(|e| typed_error("bad-input", &e))
+            crate::tools::bench::ops::OpBench::new(op, &Device::flex()).map(WebOpBench).map_err(|e| typed_error("bad-input", &e))
         }
 
         pub fn names() -> Vec<String> {
-            crate::bench::ops::OPS.iter().map(|s| s.to_string()).collect()
+            crate::tools::bench::ops::OPS.iter().map(|s| s.to_string()).collect()
         }
 
         /// Runs the op once and returns its output, flattened.

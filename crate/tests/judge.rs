@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 use univid::data::{caption, Digits, Motion, Split, World, WorldConfig};
-use univid::judge::Judge;
+use univid::tools::judge::Judge;
 
 fn judge() -> Judge {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/judge/classifier.safetensors");
@@ -41,7 +41,7 @@ fn agrees_with_truth_and_rejects_wrong_captions() {
 #[test]
 fn frechet_distance_separates_real_clips_from_noise() {
     use univid::data::Clip;
-    use univid::judge::frechet_distance;
+    use univid::tools::judge::frechet_distance;
     let judge = judge();
     let world = World::new(WorldConfig::standard(), Digits::locate().unwrap()).unwrap();
     let features = |seed: u64| -> Vec<Vec<f64>> {

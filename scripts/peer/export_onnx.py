@@ -17,7 +17,7 @@ same safetensors weights the Rust runtime loads, through the PyTorch twin:
                       decodes (the caller loops until <eos>).
 Masks and gates are baked in as constants. And one graph per op under ops/ (linear_qkv, attention,
 layer_norm, gelu, expert_ffn) at the small model's shapes, weights baked in from the same formula
-as crate/src/bench/ops.rs, so ORT and our kernels run the same op on the same values.
+as crate/src/tools/bench/ops.rs, so ORT and our kernels run the same op on the same values.
 
     python3 scripts/peer/export_onnx.py models/univid-small out/peer
 """
@@ -115,7 +115,7 @@ class DescribeStep(torch.nn.Module):
 
 
 def fill(shape, salt, scale):
-    """scale * sin(0.7 k + salt) in f64, as crate/src/bench/ops.rs fills its tensors."""
+    """scale * sin(0.7 k + salt) in f64, as crate/src/tools/bench/ops.rs fills its tensors."""
     k = torch.arange(math.prod(shape), dtype=torch.float64)
     return (scale * torch.sin(0.7 * k + salt)).float().reshape(shape)
 

@@ -1,8 +1,8 @@
 // Per-op timing of our kernels: `OpBench` runs one operation of the model at its real shapes through
-// the model's own functions (crate/src/bench/ops.rs). Imported by the peer page for one thread;
+// the model's own functions (crate/src/tools/bench/ops.rs). Imported by the peer page for one thread;
 // started as a module worker for the thread pool (a pool only runs off the page's main thread).
 
-/** The inputs of each op, as crate/src/bench/ops.rs and export_onnx.py make them: [shape, salt, scale]. */
+/** The inputs of each op, as crate/src/tools/bench/ops.rs and export_onnx.py make them: [shape, salt, scale]. */
 export const OP_INPUTS = {
   linear_qkv: { x: [[161, 256], 1, 1] },
   attention: { q: [[1, 8, 161, 32], 4, 1], k: [[1, 8, 161, 32], 5, 1], v: [[1, 8, 161, 32], 6, 1] },

@@ -151,7 +151,7 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   return { rows, clip: 'test split, seed 0, clip 0', caption: sample.caption };
 }
 
-// Each op of the model alone (crate/src/bench/ops.rs) against ORT running a one-op graph of the same
+// Each op of the model alone (crate/src/tools/bench/ops.rs) against ORT running a one-op graph of the same
 // op and values (export_onnx.py's ops/): ours in the page for one thread, in a worker for the pool.
 async function measureOps({ onnxDir, opRuns, ORT, threads }) {
   const { OP_INPUTS, fill, median, maxAbsDiff, timeOurs } = await import('/scripts/peer/ops.js');

@@ -18,7 +18,7 @@ from data import default_binary
 
 class DigitNet(nn.Module):
     """28x28 -> conv c1 -> pool -> conv c2 -> pool -> fc hidden -> 10 (names match
-    crate/src/judge/, which reads the widths from the file)."""
+    crate/src/tools/judge/, which reads the widths from the file)."""
 
     def __init__(self, c1=32, c2=64, hidden=256):
         super().__init__()
@@ -55,7 +55,7 @@ def shift(x, max_shift=2):
     return torch.roll(x, shifts=(int(dy), int(dx)), dims=(2, 3))
 
 
-INK = 32 / 255.0  # the tracker's ink threshold (crate/src/judge/tracker.rs)
+INK = 32 / 255.0  # the tracker's ink threshold (crate/src/tools/judge/tracker.rs)
 
 
 def neighbour(x, pool, rng=np.random, min_distance=12, max_distance=30):

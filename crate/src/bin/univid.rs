@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::ops::ControlFlow;
 use burn::tensor::Device;
 use univid::data::{caption, webvtt, write_record, Clip, Digits, RecordLayout, Split, World, WorldConfig};
-use univid::judge::Judge;
-use univid::model::{gate_row, run_probe, Modality, ModelConfig, Task, UniVid, Weights};
+use univid::tools::judge::Judge;
+use univid::model::{gate_row, run_probe, ModelConfig, UniVid, Weights, GATE_ROLES};
 use univid::pipelines::{rank_by_similarity, DecodeOptions, GenerateOptions, Progress};
 use univid::pack::{Group, Scheme};
 
@@ -280,21 +280,21 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::Bench { model, backend, runs, steps } => {
-            let (config, weights, _) = read_weights(&model)?;
+            let (config, weights, _) = univid::pack::read_model(&model)?;
             let loaded_at = std::time::Instant::now();
             let univid = UniVid::load(config, &weights, &device(&backend)?)?;
             let load_ms = loaded_at.elapsed().as_secs_f64() * 1e3;
             let world = World::new(WorldConfig::standard(), Digits::locate()?)?;
             let clock = std::time::Instant::now();
             let now = || clock.elapsed().as_secs_f64() * 1e3;
-            let latency = pollster::block_on(univid::bench::latency(&univid, &world, runs.max(1), steps, &now))?;
+            let latency = pollster::block_on(univid::tools::bench::latency(&univid, &world, runs.max(1), steps, &now))?;
             let report = serde_json::json!({ "backend": backend, "model": model, "upload_ms": load_ms, "latency": latency });
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::BenchTrain { config, backend, steps } => {
             let world = World::new(WorldConfig::training(), Digits::locate()?)?;
             let config = ModelConfig::preset(&config)?;
-            let report = univid::bench::train::throughput(&config, &world, &device(&backend)?, steps.max(1))?;
+            let report = univid::tools::bench::train::throughput(&config, &world, &device(&backend)?, steps.max(1))?;
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "backend": backend, "autodiff": report }))?);
         }
         Command::Judge { clip, caption, classifier } => {
@@ -309,7 +309,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let config = WorldConfig { min_digits: digits, max_digits: digits, ..WorldConfig::standard() };
             let world = World::new(config, Digits::locate()?)?;
             let split = Split::parse(&split)?;
-            let mut report = pollster::block_on(univid::eval::judge_ceiling(&judge, &world, split, n, seed))?;
+            let mut report = pollster::block_on(univid::tools::eval::judge_ceiling(&judge, &world, split, n, seed))?;
             report["command"] = format!("univid judge-eval --split {split:?} --n {n} --seed {seed} --digits {digits}").to_lowercase().into();
             let text = serde_json::to_string_pretty(&report)?;
             println!("{text}");
@@ -328,10 +328,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let report = serde_json::json!({
                 "model": model, "trained_steps": steps_trained, "split": "test", "seed": seed,
                 "command": format!("univid eval --model {} --n {n} --n-generate {n_generate} --n-retrieve {n_retrieve} --steps {steps} --seed {seed}", model.display()),
-                "understanding": pollster::block_on(univid::eval::understanding(&univid, &standard, n, seed))?,
-                "continuation_10_to_10": pollster::block_on(univid::eval::continuation(&univid, &judge, &benchmark, n_generate, seed, steps))?,
-                "text_to_video": pollster::block_on(univid::eval::text_to_video(&univid, &judge, &standard, n_generate, seed, steps))?,
-                "retrieval": pollster::block_on(univid::eval::retrieval(&univid, &standard, n_retrieve, seed))?,
+                "understanding": pollster::block_on(univid::tools::eval::understanding(&univid, &standard, n, seed))?,
+                "continuation_10_to_10": pollster::block_on(univid::tools::eval::continuation(&univid, &judge, &benchmark, n_generate, seed, steps))?,
+                "text_to_video": pollster::block_on(univid::tools::eval::text_to_video(&univid, &judge, &standard, n_generate, seed, steps))?,
+                "retrieval": pollster::block_on(univid::tools::eval::retrieval(&univid, &standard, n_retrieve, seed))?,
             });
             let text = serde_json::to_string_pretty(&report)?;
             println!("{text}");
@@ -342,7 +342,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Pack { checkpoint, random, seed, channels, quant, shard_mb, out } => {
             let scheme = Scheme::parse(&quant).ok_or_else(|| format!("unknown --quant '{quant}' (f32, f16, int8, int4)"))?;
             let (config, weights, meta) = match (&checkpoint, &random) {
-                (Some(path), _) => read_weights(path)?,
+                (Some(path), _) => univid::pack::read_model(path)?,
                 (None, Some(preset)) => {
                     let preset_config = ModelConfig::preset(preset)?;
                     let config = ModelConfig { channels: channels.unwrap_or(preset_config.channels), ..preset_config };
@@ -426,38 +426,6 @@ fn info(preset: &str, model_dir: Option<&std::path::Path>) -> Result<(), Box<dyn
     Ok(())
 }
 
-/// The (task, modality) rows the trainer actually uses, with readable names.
-const GATE_ROLES: [(&str, Task, Modality); 8] = [
-    ("understand/video", Task::Understand, Modality::Video),
-    ("classify/text", Task::Classify, Modality::Text),
-    ("describe/text", Task::Describe, Modality::Text),
-    ("ask/text", Task::Ask, Modality::Text),
-    ("generate/text", Task::Generate, Modality::Text),
-    ("generate/video", Task::Generate, Modality::Video),
-    ("continue/text", Task::Continue, Modality::Text),
-    ("continue/video", Task::Continue, Modality::Video),
-];
-
-type Loaded = (ModelConfig, Weights, serde_json::Value);
-
-/// Weights from a packed folder (`manifest.json`), a folder with `config.json` +
-/// `model.safetensors`, or a safetensors file whose folder has `config.json`.
-fn read_weights(path: &std::path::Path) -> Result<Loaded, Box<dyn std::error::Error>> {
-    if path.join("manifest.json").exists() {
-        let mut loader = univid::pack::read_dir(path)?;
-        let manifest = loader.manifest().clone();
-        return Ok((manifest.model, loader.take(&Group::ALL)?, manifest.meta));
-    }
-    let (dir, file) = match path.is_dir() {
-        true => (path.to_path_buf(), path.join("model.safetensors")),
-        false => (path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf(), path.to_path_buf()),
-    };
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
-    let config: ModelConfig = serde_json::from_value(meta["model"].clone())?;
-    let weights = Weights::from_safetensors(&std::fs::read(file)?, &config)?;
-    Ok((config, weights, meta))
-}
-
 fn device(backend: &str) -> Result<Device, Box<dyn std::error::Error>> {
     match backend {
         "flex" => Ok(Device::flex()),
@@ -518,7 +486,7 @@ fn write_clip(clip: &Clip, out: &std::path::Path) -> Result<(), Box<dyn std::err
 }
 
 fn load_model_dir(dir: &std::path::Path) -> Result<(ModelConfig, UniVid, serde_json::Value), Box<dyn std::error::Error>> {
-    let (config, weights, meta) = read_weights(dir)?;
+    let (config, weights, meta) = univid::pack::read_model(dir)?;
     let model = UniVid::load(config.clone(), &weights, &Device::flex())?;
     Ok((config, model, meta))
 }

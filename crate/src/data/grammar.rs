@@ -5,7 +5,8 @@
 //! ([`parse_question`]) and the answers that follow from a caption alone ([`answer_from_caption`]).
 
 use super::error::{DataError, Result};
-use super::language::{list, number_word, Motion, Place, QuestionKind, Tokenizer, MAX_DIGITS};
+use super::language::{list, number_word, QuestionKind, Tokenizer};
+use super::world::{Motion, Place, MAX_DIGITS};
 
 /// What a decoder is writing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! `down`, `down and to the right` — the digit's initial direction (it bounces afterwards).
 
 use super::error::{DataError, Result};
-use super::world::Truth;
+use super::world::{Motion, Place, Truth};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -25,43 +25,9 @@ pub const BOS: Token = 1;
 pub const EOS: Token = 2;
 /// Longest token sequence (with `<bos>` and `<eos>`) any caption, prompt or Q+A takes.
 pub const MAX_TEXT_TOKENS: usize = 32;
-/// Most digits a clip holds, so a caption names (and "how many" counts up to "three").
-pub const MAX_DIGITS: usize = 3;
 
-/// The eight compass directions, counter-clockwise from "right" (ids 0–7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Motion {
-    Right,
-    UpRight,
-    Up,
-    UpLeft,
-    Left,
-    DownLeft,
-    Down,
-    DownRight,
-}
-
+/// How the language words the world's motions and places.
 impl Motion {
-    pub const ALL: [Motion; 8] = [
-        Motion::Right, Motion::UpRight, Motion::Up, Motion::UpLeft,
-        Motion::Left, Motion::DownLeft, Motion::Down, Motion::DownRight,
-    ];
-
-    pub fn id(self) -> usize {
-        self as usize
-    }
-
-    pub fn from_id(id: usize) -> Option<Self> {
-        Self::ALL.get(id).copied()
-    }
-
-    /// The compass point nearest to `degrees` (counter-clockwise from right, y up).
-    pub fn nearest(degrees: f32) -> Self {
-        let sector = (degrees.rem_euclid(360.0) / 45.0).round() as usize % 8;
-        Self::ALL[sector]
-    }
-
     pub fn phrase(self) -> &'static str {
         match self {
             Motion::Right => "right",
@@ -76,28 +42,7 @@ impl Motion {
     }
 }
 
-/// Quadrant of the canvas a digit's centre is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Place {
-    TopLeft,
-    TopRight,
-    BottomLeft,
-    BottomRight,
-}
-
 impl Place {
-    pub const ALL: [Place; 4] = [Place::TopLeft, Place::TopRight, Place::BottomLeft, Place::BottomRight];
-
-    pub fn of_centre(x: f32, y: f32, side: f32) -> Self {
-        match (y < side / 2.0, x < side / 2.0) {
-            (true, true) => Place::TopLeft,
-            (true, false) => Place::TopRight,
-            (false, true) => Place::BottomLeft,
-            (false, false) => Place::BottomRight,
-        }
-    }
-
     pub fn phrase(self) -> &'static str {
         match self {
             Place::TopLeft => "top left",

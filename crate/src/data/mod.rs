@@ -19,8 +19,8 @@ pub use error::{DataError, Result};
 pub use grammar::{answer_from_caption, parse_question, Grammar, Question, END as END_OF_SENTENCE};
 pub use language::{
     parse_caption, EOS as EOS_TOKEN,
-    caption, question_answer, Motion, Place, QuestionKind, Token, Tokenizer, MAX_DIGITS, MAX_TEXT_TOKENS,
+    caption, question_answer, QuestionKind, Token, Tokenizer, MAX_TEXT_TOKENS,
 };
 pub use records::{write_record, RecordLayout};
 pub use vtt::{webvtt, Cue};
-pub use world::{DigitTruth, MotionSampling, Truth, World, WorldConfig};
+pub use world::{DigitTruth, Motion, MotionSampling, Place, Truth, World, WorldConfig, MAX_DIGITS};

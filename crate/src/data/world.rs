@@ -14,11 +14,71 @@
 use super::clip::Clip;
 use super::digits::{Digits, Split, DIGIT_SIDE};
 use super::error::{DataError, Result};
-use super::language::{Motion, Place, MAX_DIGITS};
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+/// Most digits a clip holds, so a caption names (and "how many" counts up to "three").
+pub const MAX_DIGITS: usize = 3;
+
+/// The eight compass directions, counter-clockwise from "right" (ids 0–7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Motion {
+    Right,
+    UpRight,
+    Up,
+    UpLeft,
+    Left,
+    DownLeft,
+    Down,
+    DownRight,
+}
+
+impl Motion {
+    pub const ALL: [Motion; 8] = [
+        Motion::Right, Motion::UpRight, Motion::Up, Motion::UpLeft,
+        Motion::Left, Motion::DownLeft, Motion::Down, Motion::DownRight,
+    ];
+
+    pub fn id(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_id(id: usize) -> Option<Self> {
+        Self::ALL.get(id).copied()
+    }
+
+    /// The compass point nearest to `degrees` (counter-clockwise from right, y up).
+    pub fn nearest(degrees: f32) -> Self {
+        let sector = (degrees.rem_euclid(360.0) / 45.0).round() as usize % 8;
+        Self::ALL[sector]
+    }
+}
+
+/// Quadrant of the canvas a digit's centre is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Place {
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    BottomRight,
+}
+
+impl Place {
+    pub const ALL: [Place; 4] = [Place::TopLeft, Place::TopRight, Place::BottomLeft, Place::BottomRight];
+
+    pub fn of_centre(x: f32, y: f32, side: f32) -> Self {
+        match (y < side / 2.0, x < side / 2.0) {
+            (true, true) => Place::TopLeft,
+            (true, false) => Place::TopRight,
+            (false, true) => Place::BottomLeft,
+            (false, false) => Place::BottomRight,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

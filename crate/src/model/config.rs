@@ -31,6 +31,18 @@ pub fn gate_row(task: Task, modality: Modality) -> usize {
     task as usize * 2 + modality as usize
 }
 
+/// The (task, modality) gate rows the trainer actually uses, with readable names (`univid info`).
+pub const GATE_ROLES: [(&str, Task, Modality); 8] = [
+    ("understand/video", Task::Understand, Modality::Video),
+    ("classify/text", Task::Classify, Modality::Text),
+    ("describe/text", Task::Describe, Modality::Text),
+    ("ask/text", Task::Ask, Modality::Text),
+    ("generate/text", Task::Generate, Modality::Text),
+    ("generate/video", Task::Generate, Modality::Video),
+    ("continue/text", Task::Continue, Modality::Text),
+    ("continue/video", Task::Continue, Modality::Video),
+];
+
 /// Unknown fields are an error: a runtime older than a checkpoint must refuse it, not silently
 /// drop the parts it does not know (e.g. `stem_context`) and compute something else.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

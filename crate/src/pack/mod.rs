@@ -17,13 +17,16 @@
 pub mod loader;
 pub mod manifest;
 pub mod quant;
+pub mod streaming;
 pub mod writer;
 
 pub use loader::Loader;
 pub use manifest::{Group, Manifest, Shard, TensorEntry, FORMAT_VERSION, MAX_MANIFEST_BYTES, MAX_MODEL_BYTES};
 pub use quant::Scheme;
+pub use streaming::{LoadStatus, StreamingLoad};
 pub use writer::{pack, Packed};
 
+use crate::model::{ModelConfig, Weights};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,8 @@ pub enum PackError {
     SafeTensors(#[from] safetensors::SafeTensorError),
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    #[error("{path}: {reason}")]
+    Config { path: String, reason: String },
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
 }
@@ -86,6 +91,28 @@ pub fn read_dir(dir: &std::path::Path) -> Result<Loader> {
         loader.add_shard(i, &std::fs::read(&path).map_err(io_error(&path))?)?;
     }
     Ok(loader)
+}
+
+/// A model's config, weights and metadata from a path: a packed folder (`manifest.json`, every
+/// shard verified), a folder with `config.json` + `model.safetensors`, or a safetensors file whose
+/// folder has `config.json`.
+pub fn read_model(path: &std::path::Path) -> Result<(ModelConfig, Weights, serde_json::Value)> {
+    if path.join("manifest.json").exists() {
+        let mut loader = read_dir(path)?;
+        let manifest = loader.manifest().clone();
+        return Ok((manifest.model, loader.take(&Group::ALL)?, manifest.meta));
+    }
+    let (dir, file) = match path.is_dir() {
+        true => (path.to_path_buf(), path.join("model.safetensors")),
+        false => (path.parent().unwrap_or(std::path::Path::new(".")).to_path_buf(), path.to_path_buf()),
+    };
+    let config_path = dir.join("config.json");
+    let bad_config = |reason: String| PackError::Config { path: config_path.display().to_string(), reason };
+    let text = std::fs::read_to_string(&config_path).map_err(io_error(&config_path))?;
+    let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad_config(e.to_string()))?;
+    let config: ModelConfig = serde_json::from_value(meta["model"].clone()).map_err(|e| bad_config(format!("model: {e}")))?;
+    let weights = Weights::from_safetensors(&std::fs::read(&file).map_err(io_error(&file))?, &config)?;
+    Ok((config, weights, meta))
 }
 
 #[cfg(test)]

@@ -123,3 +123,44 @@ fn a_streamed_model_matches_the_host_loaded_one() {
     let b = pollster::block_on(reference.classify(&clip)).unwrap();
     assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
 }
+
+#[test]
+fn a_streaming_load_answers_understanding_first_then_generates_in_any_arrival_order() {
+    use burn::tensor::Device;
+    let (_, packed) = tiny_pack(Scheme::Int8, 4 << 10);
+    let text = serde_json::to_vec(&packed.manifest).unwrap();
+    let generate: Vec<usize> = packed.manifest.shards_of(Group::Generate).collect();
+    let last = packed.shards.len() - 1;
+    // In manifest order: nothing until the last understanding shard, then understanding only,
+    // then generation with the last shard.
+    let mut load = StreamingLoad::new(Manifest::parse(&text).unwrap(), Device::flex());
+    for (i, (_, bytes)) in packed.shards.iter().enumerate() {
+        let made = load.add_shard(i, bytes).unwrap();
+        let status = load.status();
+        let understanding_done = i + 1 == generate[0];
+        assert_eq!(made.is_some(), understanding_done || i == last, "shard {i}");
+        assert_eq!(status.understand_ready, i + 1 >= generate[0], "shard {i}");
+        assert_eq!(status.generate_ready, i == last, "shard {i}");
+        if let Some(model) = made {
+            assert_eq!(model.can_generate(), i == last);
+        }
+    }
+    assert_eq!(load.status().tensors_loaded, load.status().tensors_total);
+    // Generation's shards first: no model until understanding's are in, and that model already
+    // generates; a corrupt shard on the way changes nothing.
+    let mut load = StreamingLoad::new(Manifest::parse(&text).unwrap(), Device::flex());
+    let order: Vec<usize> = generate.iter().copied().chain((0..generate[0]).rev()).collect();
+    for (n, &i) in order.iter().enumerate() {
+        let bytes = &packed.shards[i].1;
+        let mut flipped = bytes.clone();
+        flipped[0] ^= 1;
+        let before = load.status();
+        assert!(load.add_shard(i, &flipped).is_err());
+        assert_eq!(load.status(), before);
+        let made = load.add_shard(i, bytes).unwrap();
+        assert_eq!(made.is_some(), n == order.len() - 1, "shard {i}");
+    }
+    let status = load.status();
+    assert!(status.understand_ready && status.generate_ready);
+    assert_eq!(status.groups_ready, vec!["core", "understand", "generate"]);
+}

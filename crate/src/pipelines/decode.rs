@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 pub struct DecodeOptions {
     pub temperature: f32,
     pub seed: u64,
-    /// Re-run the whole sequence for every word instead of using the key/value cache
-    /// (kept to measure which is faster; both give the same words).
+    /// Re-run the whole sequence for every word instead of using the key/value cache: the
+    /// reference the cache is tested against (same words) and timed against (`decode_speed`).
     pub reencode: bool,
     pub answers: AnswerSource,
 }

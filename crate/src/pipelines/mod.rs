@@ -204,7 +204,8 @@ pub fn present_digits(presence: &[f32]) -> Vec<usize> {
 }
 
 /// Candidates (unit embeddings) ranked by dot product with `query` (a unit embedding): `(index,
-/// score)`, best first. The one ranking shared by search, the CLI and the retrieval evaluation.
+/// score)`, best first, ties in index order (a stable sort; `www/univid/search.js` ranks the same
+/// way). The one ranking shared by search, the CLI and the retrieval evaluation.
 pub fn rank_by_similarity(query: &[f32], candidates: &[Vec<f32>]) -> Vec<(usize, f32)> {
     let mut scored: Vec<(usize, f32)> =
         candidates.iter().enumerate().map(|(i, c)| (i, query.iter().zip(c).map(|(a, b)| a * b).sum())).collect();

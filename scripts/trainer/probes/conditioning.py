@@ -25,7 +25,6 @@ def main():
     p.add_argument("--binary", default=default_binary())
     args = p.parse_args()
     model = load_model(args.model)
-    cfg = model.cfg
     stream = RecordStream(args.binary, "test", "training", 0, 0)
     rec = stream.batch(args.clips)
     stream.close()

@@ -5,15 +5,15 @@ the digit (what the slot state carries), trained on the train split's digit imag
 count is the generator's own, apart from the trunk and the clips. Not part of the product.
 
   python3 scripts/trainer/probes/glyph_flow.py --levels 2|3 --steps 3000 --batch 32 --eval-every 250 --out LOG.jsonl
+  (add --drop 0.1 --guidance 1 2 3 to train for classifier-free guidance and judge each scale)
 """
 import argparse
-import json
 import math
 import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 import common  # noqa: F401  (the trainer's modules on the path)
 from data import default_binary
 from judge import DigitNet, load_split
@@ -58,11 +58,18 @@ class DeepGlyphFlow(nn.Module):
 
 
 @torch.no_grad()
-def sample(flow, cond, steps, generator):
+def sample(flow, cond, steps, generator, null=None, guidance=1.0):
+    """Euler steps of the clean-sample estimate; with `null` (the no-digit condition), classifier-free
+    guidance moves each estimate `guidance` times as far from the unconditioned one."""
     x = torch.randn(len(cond), 28, 28, generator=generator)
     for i in range(steps):
         t, t_next = 1 - i / steps, 1 - (i + 1) / steps
-        guess = flow(x, torch.full((len(cond),), t), cond).clamp(-1, 1)
+        tt = torch.full((len(cond),), t)
+        guess = flow(x, tt, cond)
+        if null is not None and guidance != 1.0:
+            plain = flow(x, tt, null.expand_as(cond))
+            guess = plain + guidance * (guess - plain)
+        guess = guess.clamp(-1, 1)
         x = guess + (x - guess) * (t_next / t)
     return (x.clamp(-1, 1) + 1) / 2
 
@@ -76,6 +83,10 @@ def main():
     p.add_argument("--classifier", default="models/judge/classifier.safetensors")
     p.add_argument("--levels", type=int, default=2, choices=[2, 3], help="2: sprite_text.py's GlyphFlow; 3: one level deeper")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--drop", type=float, default=0.0,
+                   help="share of images trained with the no-digit condition, for classifier-free guidance (0: none)")
+    p.add_argument("--guidance", type=float, nargs="*", default=[1.0], help="guidance scales judged at each eval (need --drop)")
+    p.add_argument("--save", default="", help="write the generator and its digit embedding here (safetensors) at the end")
     p.add_argument("--out", required=True)
     p.add_argument("--binary", default=default_binary())
     args = p.parse_args()
@@ -86,15 +97,17 @@ def main():
     judge = DigitNet()
     judge.load_state_dict(load_file(args.classifier))
     judge.eval()
-    embed = nn.Embedding(10, 256)
+    embed = nn.Embedding(11, 256)  # ten digits and, last, the no-digit condition
     flow = GlyphFlow(256) if args.levels == 2 else DeepGlyphFlow(256)
     opt = torch.optim.AdamW(list(flow.parameters()) + list(embed.parameters()), lr=args.lr, weight_decay=0.01)
     asked = torch.arange(10).repeat_interleave(50)
-    log = open(args.out, "w")
+    log = common.Log(args.out)
     start = time.time()
     for step in range(1, args.steps + 1):
         idx = torch.randint(0, len(x0_all), (args.batch,))
-        x0, cond = x0_all[idx], embed(labels[idx])
+        digit = labels[idx].clone()
+        digit[torch.rand(args.batch) < args.drop] = 10
+        x0, cond = x0_all[idx], embed(digit)
         t = torch.sigmoid(torch.randn(args.batch))
         eps = torch.randn_like(x0)
         xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * eps
@@ -105,13 +118,17 @@ def main():
         opt.step()
         if step % args.eval_every == 0:
             row = {"levels": args.levels, "step": step, "images_seen": step * args.batch, "seconds": round(time.time() - start), "loss": round(loss.item(), 4)}
+            with torch.no_grad():
+                cond, null = embed(asked), embed(torch.tensor([10]))
             for n in (1, 20):
-                glyphs = sample(flow, embed(asked), n, torch.Generator().manual_seed(0))
-                read = judge(glyphs[:, None]).argmax(1)
-                row[f"judge_reads_asked_digit_steps{n}"] = round(float((read == asked).float().mean()), 3)
-            print(json.dumps(row), flush=True)
-            log.write(json.dumps(row) + "\n")
-            log.flush()
+                for w in args.guidance:
+                    glyphs = sample(flow, cond, n, torch.Generator().manual_seed(0), null if args.drop else None, w)
+                    read = judge(glyphs[:, None]).argmax(1)
+                    row[f"judge_reads_asked_digit_steps{n}" + (f"_guidance{w:g}" if w != 1.0 else "")] = round(float((read == asked).float().mean()), 3)
+            log.write(row)
+    if args.save:
+        state = {f"flow.{k}": v for k, v in flow.state_dict().items()} | {"embed.weight": embed.weight.detach()}
+        save_file({k: v.contiguous() for k, v in state.items()}, args.save)
 
 
 if __name__ == "__main__":

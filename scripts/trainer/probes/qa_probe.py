@@ -12,7 +12,6 @@ for one-word answers; for longer ones it is an upper bound).
 import collections
 import json
 import sys
-import numpy as np
 import torch
 import common  # noqa: F401  (the trainer's modules on the path)
 from checkpoint import load_model

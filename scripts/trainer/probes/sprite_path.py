@@ -93,6 +93,7 @@ class Sprites(nn.Module):
                                     nn.GELU(), nn.Conv2d(32, 1, 3, padding=1))
         nn.init.zeros_(self.refine[-1].weight)
         nn.init.zeros_(self.refine[-1].bias)
+        self.precise = None  # a frozen points-trained dynamics (`--dynamics-from`), not a parameter here
 
     def read(self, context):
         """context (B, 10, 64, 64) in [-1, 1] -> slot states (B, K, D), stem levels."""
@@ -151,7 +152,24 @@ class Sprites(nn.Module):
         state, levels = self.read(context)
         past = self.locate(state, levels, context)
         unit = (context + 1) / 2
+        if self.precise is not None:
+            return self.predict_precisely(unit, past), past
         return self.render(self.glyph(unit, past), self.future(past)), past
+
+    def predict_precisely(self, unit, past, sharp=False):
+        """`--dynamics-from`: the located centres aligned to integer boxes with ink-centred glyphs
+        (sprite_precision.align), the glyph their crops' minimum, the future boxes from the saved
+        points-trained dynamics; with its offset spread, the expected frame."""
+        from sprite_precision import align, ink_centre, crops_at, expected_frames
+        boxes = torch.cat([align(unit[i:i + 16], past[i:i + 16] - HALF) for i in range(0, len(unit), 16)])
+        glyph = crops_at(unit, boxes).min(2).values
+        hint = ink_centre(glyph) - HALF
+        hint = hint - hint.round()
+        place = self.precise(boxes, hint)
+        if hasattr(self.precise, "offsets") and not sharp:
+            probs = self.precise.offsets(boxes, hint, place).softmax(-1)
+            return expected_frames(glyph, place.round(), probs)
+        return self.render(glyph, place.round() + HALF)
 
 
 def matched(pred, truth):
@@ -190,9 +208,13 @@ def evaluate(model, rec):
     guess, past = model.predict(video[:, :FRAMES_IN])
     frames = truth.shape[0] * truth.shape[1]
     locate_px, _ = matched(past, centres(rec).permute(0, 2, 1, 3))
-    return {"mse_t1": round(float(((guess - truth) ** 2).sum()) / frames, 2),
-            "spread": round(float(((guess - guess.mean(0)) ** 2).sum()) / frames, 2),
-            "locate_px_eval": round(float(locate_px), 2)}
+    row = {"mse_t1": round(float(((guess - truth) ** 2).sum()) / frames, 2),
+           "spread": round(float(((guess - guess.mean(0)) ** 2).sum()) / frames, 2),
+           "locate_px_eval": round(float(locate_px), 2)}
+    if model.precise is not None:  # the sharp guess beside the expected frame
+        sharp = model.predict_precisely((video[:, :FRAMES_IN] + 1) / 2, past, sharp=True)
+        row["mse_sharp"] = round(float(((sharp - truth) ** 2).sum()) / frames, 2)
+    return row
 
 
 @torch.no_grad()
@@ -224,6 +246,12 @@ def main():
     p.add_argument("--dynamics-warmup", type=int, default=0,
                    help="steps of the dynamics head alone, first, on the trajectories of --dynamics-clips train clips")
     p.add_argument("--dynamics-clips", type=int, default=8000)
+    p.add_argument("--save", default="", help="keep the trained heads (torch.save) at the end")
+    p.add_argument("--decompose", action="store_true",
+                   help="with --dynamics-from: the estimate from the world's centres (exact, then noisy) instead of located ones, and stop")
+    p.add_argument("--load", default="", help="start from heads a run saved (with --clips 0: evaluate them)")
+    p.add_argument("--dynamics-from", default="",
+                   help="evaluate with sprite_precision.py's saved dynamics (--save) on aligned, ink-centred boxes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--precision", action="store_true", help="print what position errors alone cost, and stop")
@@ -241,18 +269,19 @@ def main():
     cfg = ModelConfig.preset("small")
     model = Sprites(cfg)
     model.net.load_state_dict(load_model(args.warm).state_dict())  # the shipped trunk, checked as checkpoint loads it
+    if args.dynamics_from:
+        from sprite_precision import Direct, Spread
+        saved = torch.load(args.dynamics_from)
+        precise = {"direct": Direct, "spread": Spread}[saved["model"]]()
+        precise.load_state_dict(saved["state"])
+        object.__setattr__(model, "precise", precise.eval().requires_grad_(False))  # kept out of the optimiser
     test = RecordStream(args.binary, "test", "benchmark", seed=0)
     test_rec = test.batch(args.eval_clips)
     test.close()
     train = RecordStream(args.binary, "train", "benchmark", seed=args.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
-    log = open(args.out, "w")
-
-    def write(row):
-        print(json.dumps(row), flush=True)
-        log.write(json.dumps(row) + "\n")
-        log.flush()
+    write = common.Log(args.out).write
 
     write({"candidate": "sprites", "trainable_params": sum(p.numel() for p in trainable), "warm": args.warm,
            "batch": args.batch, "lr": args.lr})
@@ -273,6 +302,22 @@ def main():
             warm.step()
         write({"dynamics_warmup_steps": args.dynamics_warmup, "dynamics_clips": args.dynamics_clips,
                "dynamics_px_train": round(value.item(), 3)})
+    if args.decompose:
+        # What the located places cost: the same estimate from the world's centres, exact or moved
+        # by Gaussian noise, in place of the locator's.
+        video = (to_video(test_rec["pixels"]) + 1) / 2
+        truth, known = video[:, FRAMES_IN:], centres(test_rec).permute(0, 2, 1, 3)[:, :, :FRAMES_IN]
+        n = truth.shape[0] * truth.shape[1]
+        for noise in (0.0, 1.0, 1.75):
+            start = known + torch.randn(known.shape, generator=torch.Generator().manual_seed(0)) * noise
+            with torch.no_grad():
+                mean = model.predict_precisely(video[:, :FRAMES_IN], start)
+                sharp = model.predict_precisely(video[:, :FRAMES_IN], start, sharp=True)
+            write({"places_from": f"world centres + N(0, {noise}) px", "mse_t1": round(float(((mean - truth) ** 2).sum()) / n, 2),
+                   "mse_sharp": round(float(((sharp - truth) ** 2).sum()) / n, 2)})
+        return
+    if args.load:
+        model.load_state_dict(torch.load(args.load), strict=False)  # the heads a run saved; the trunk is the shipped one
     write({"clips": 0, "seconds": 0} | evaluate(model.eval(), test_rec))
     seen, step, parts, replay, start = 0, 0, [], [], time.time()
     model.train()
@@ -295,6 +340,8 @@ def main():
                   | evaluate(model.eval(), test_rec))
             model.train()
     train.close()
+    if args.save:
+        torch.save({k: v for k, v in model.state_dict().items() if not k.startswith("net.")}, args.save)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 
 import common  # noqa: F401  (the trainer's modules on the path)
 from data import RecordStream, default_binary  # noqa: E402
@@ -178,6 +177,7 @@ def sample(model, words, pad, steps, generator):
 
 def judge(binary, clips, captions, classifier):
     """Fraction of prompts whose every element the judge finds, and per-element digit / motion rates."""
+    from PIL import Image  # Pillow writes the GIFs the judge reads (this probe only: pip install pillow)
     faithful, digit, motion, elements = 0, 0, 0, 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, (clip, caption) in enumerate(zip(clips, captions)):
@@ -229,12 +229,7 @@ def main():
     train = RecordStream(args.binary, "train", "training", seed=args.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.01)
-    log = open(args.out, "w")
-
-    def write(row):
-        print(json.dumps(row), flush=True)
-        log.write(json.dumps(row) + "\n")
-        log.flush()
+    write = common.Log(args.out).write
 
     def evaluate():
         model.eval()
@@ -266,6 +261,7 @@ def main():
             parts = []
             write({"clips": seen, "seconds": round(elapsed), "clips_per_s": round(seen / elapsed, 1)} | mean | evaluate())
     torch.save({k: v for k, v in model.state_dict().items() if not k.startswith("net.")}, args.out + ".heads.pt")
+    from PIL import Image
     # a strip to look at: 8 one-digit and 8 two-digit prompts, frames 0, 6, 12, 19 of each
     model.eval()
     rows = [sample(model, words[:8], vocab.pad, args.steps, torch.Generator().manual_seed(1))[:, [0, 6, 12, 19]]

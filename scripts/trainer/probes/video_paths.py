@@ -28,7 +28,6 @@ over a 64x64 frame in [0,1], averaged over frames and clips):
   mse_t05     the estimate at t = 0.5 (half denoising, half prediction).
 """
 import argparse
-import json
 import time
 import torch
 import torch.nn as nn
@@ -36,9 +35,9 @@ import torch.nn.functional as F
 
 import common  # noqa: F401  (the trainer's modules on the path)
 from data import RecordStream, default_binary  # noqa: E402
-from model import ModelConfig, UniVid, patchify, unpatchify, timestep_features, segment_mask, AUX_PREFIX, CONTINUE, TEXT, VIDEO  # noqa: E402
+from model import ModelConfig, UniVid, patchify, unpatchify, timestep_features, segment_mask, CONTINUE, TEXT, VIDEO  # noqa: E402
 from tasks import gate_ids, to_video  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
+from checkpoint import load_model  # noqa: E402
 
 FRAMES_IN = 10
 FLOW_TIME_SHIFT = 0.8
@@ -201,12 +200,6 @@ def evaluate(model, video, bf16):
     return report
 
 
-def warm_start(model, model_dir):
-    weights = {k: v.float() for k, v in load_file(f"{model_dir}/model.safetensors").items()}
-    missing, unexpected = model.net.load_state_dict(weights, strict=False)
-    assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("candidate", choices=["tubelet_linear", "tubelet_conv", "folded_conv"])
@@ -229,7 +222,7 @@ def main():
     cfg = ModelConfig.preset("small")
     model = Candidate(args.candidate, cfg)
     if args.warm:
-        warm_start(model, args.warm)
+        model.net.load_state_dict(load_model(args.warm).state_dict())  # the shipped weights, checked as checkpoint loads them
     test = RecordStream(args.binary, "test", "benchmark", seed=0)
     test_video = to_video(test.batch(args.eval_clips)["pixels"])
     test.close()
@@ -241,12 +234,7 @@ def main():
     header = {"candidate": args.candidate, "params": params, "warm": args.warm, "batch": args.batch, "lr": args.lr,
               "black_mse": round(float((truth ** 2).sum()) / frames, 2),
               "truth_spread": round(float(((truth - truth.mean(0)) ** 2).sum()) / frames, 2)}
-    log = open(args.out, "w")
-
-    def write(row):
-        print(json.dumps(row), flush=True)
-        log.write(json.dumps(row) + "\n")
-        log.flush()
+    write = common.Log(args.out).write
 
     write(header)
     seen, step, losses, start = 0, 0, [], time.time()

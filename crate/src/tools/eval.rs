@@ -4,7 +4,7 @@
 pub mod frame_quality;
 
 use crate::data::{caption, question_answer, Clip, Motion, QuestionKind, Split, Tokenizer, Truth, World};
-use crate::judge::{frechet_distance, Judge, Tally};
+use crate::tools::judge::{frechet_distance, Judge, Tally};
 use crate::model::{Result, UniVid};
 use crate::pipelines::{no_progress, rank_by_similarity, AnswerSource, DecodeOptions, GenerateOptions, Progress};
 use rand::SeedableRng;
