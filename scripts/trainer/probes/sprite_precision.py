@@ -55,6 +55,20 @@ def crops_at(frames, at):
     return crop(flat, at.reshape(-1, 2) + HALF).reshape(b, k, t, SIDE, SIDE)
 
 
+def ink_centre(glyph):
+    """(..., 28, 28) -> the ink's centre of mass (..., 2) (x, y) in crop pixels."""
+    ink = glyph.sum((-1, -2)).clamp(min=1e-6)
+    u = torch.arange(SIDE, dtype=torch.float32)
+    return torch.stack([(glyph.sum(-2) * u).sum(-1) / ink, (glyph.sum(-1) * u).sum(-1) / ink], -1)
+
+
+def render(glyph, boxes):
+    """Glyphs (B, K, 28, 28) at integer boxes (B, K, F, 2) -> frames (B, F, 64, 64): the slots' maximum."""
+    b, k, f = boxes.shape[:3]
+    g = glyph[:, :, None].expand(b, k, f, SIDE, SIDE).reshape(-1, SIDE, SIDE)
+    return paste(g, boxes.reshape(-1, 2) + HALF).reshape(b, k, f, 64, 64).max(1).values
+
+
 def align(frames, at, radius=4, rounds=3, extra=0.0):
     """Coarse corners at (B, K, T, 2) -> integer corners. First every frame's crop is matched
     (squared difference) to the middle frame's, which fixes the places relative to each other;
@@ -79,10 +93,7 @@ def align(frames, at, radius=4, rounds=3, extra=0.0):
         score = missing + surplus if round_ == 0 else missing + extra * surplus
         best = score.argmin(-1)  # (B, K, T)
         at = torch.gather(tried, 3, best[..., None, None].expand(b, k, t, 1, 2))[:, :, :, 0]
-    glyph = crops_at(frames, at).min(2).values
-    ink = glyph.sum((-1, -2)).clamp(min=1e-6)
-    u = torch.arange(SIDE, dtype=torch.float32)
-    centre = torch.stack([(glyph.sum(-2) * u).sum(-1) / ink, (glyph.sum(-1) * u).sum(-1) / ink], -1)  # (B, K, 2)
+    centre = ink_centre(crops_at(frames, at).min(2).values)  # (B, K, 2)
     return at + (centre - HALF).round()[:, :, None]  # may leave 0..36: the box, not the ink, is outside
 
 
@@ -117,10 +128,7 @@ def run_align(args):
     coarse = truth + torch.randn_like(truth) * args.noise
     row = {"probe": "align", "clips": args.clips, "noise_px": args.noise}
     row["coarse_px"], row["coarse_exact"] = matched_error(coarse.round().clamp(0, WALL), truth)
-    glyph = crops_at(frames[:, :FRAMES_IN], truth).min(2).values
-    ink = glyph.sum((-1, -2)).clamp(min=1e-6)
-    u = torch.arange(SIDE, dtype=torch.float32)
-    centre = torch.stack([(glyph.sum(-2) * u).sum(-1) / ink, (glyph.sum(-1) * u).sum(-1) / ink], -1)
+    centre = ink_centre(crops_at(frames[:, :FRAMES_IN], truth).min(2).values)
     row["true_ink_centre_minus_box_centre_px"] = {"mean_abs": round(float((centre - HALF).abs().mean()), 3),
                                                  "within_half_px": round(float(((centre - HALF).abs() < 0.5).float().mean()), 3)}
     for radius, rounds, extra in [(4, 1, 0.0), (4, 3, 0.0), (4, 3, 0.1), (3, 3, 0.0)]:
@@ -251,13 +259,6 @@ def expected_frames(glyph, place, probs):
     return out.reshape(b, k, f, 64, 64).max(1).values
 
 
-def ink_centre(glyph):
-    """(..., 28, 28) -> the ink's centre of mass (..., 2) (x, y) in crop pixels."""
-    ink = glyph.sum((-1, -2)).clamp(min=1e-6)
-    u = torch.arange(SIDE, dtype=torch.float32)
-    return torch.stack([(glyph.sum(-2) * u).sum(-1) / ink, (glyph.sum(-1) * u).sum(-1) / ink], -1)
-
-
 def integer_crops(pixels, at):
     """uint8 frames (B, T, 64, 64), integer corners at (B, K, T, 2) -> float crops (B, K, T, 28, 28),
     by indexing (the training paths' glyphs: a million crops in seconds); zeros outside the frame."""
@@ -298,7 +299,7 @@ def run_dynamics(args):
         with torch.no_grad():
             raw = predict(known[:, :, :FRAMES_IN], hint)
             pred = raw.round()
-        b, k = pred.shape[:2]
+        b = pred.shape[0]
         extra = {}
         if hasattr(predict, "offsets"):
             with torch.no_grad():
@@ -306,11 +307,9 @@ def run_dynamics(args):
                 mean = torch.cat([expected_frames(g[i:i + 8], pred[i:i + 8], probs[i:i + 8]) for i in range(0, b, 8)])
                 draw = torch.distributions.Categorical(probs=probs).sample() - Spread.REACH
             extra["mse_expected_frame"] = round(float(((mean - future) ** 2).sum()) / n_frames, 2)
-            gs = g[:, :, None].expand(b, k, FRAMES_IN, SIDE, SIDE).reshape(-1, SIDE, SIDE)
-            drawn = paste(gs, (pred + draw).reshape(-1, 2) + HALF).reshape(b, k, FRAMES_IN, 64, 64).max(1).values
+            drawn = render(g, pred + draw)
             extra["mse_one_draw"] = round(float(((drawn - future) ** 2).sum()) / n_frames, 2)
-        g = g[:, :, None].expand(b, k, FRAMES_IN, SIDE, SIDE).reshape(-1, SIDE, SIDE)
-        video = paste(g, pred.reshape(-1, 2) + HALF).reshape(b, k, FRAMES_IN, 64, 64).max(1).values
+        video = render(g, pred)
         err = (pred - known[:, :, FRAMES_IN:]).abs()
         row = {"probe": "dynamics", "model": name, "context_boxes": boxes, "trajectories": args.trajectories,
                "steps": args.steps, "params": params, "seconds": round(seconds),
