@@ -214,8 +214,8 @@ async function continueClip() {
   try {
     const framesIn = clip.frames / 2;
     const continued = await model.continue(clip, {
-      framesIn, steps: Number($('continue-steps').value),
-      onStep: (step, steps) => { $('continue-status').textContent = `Step ${step} of ${steps}`; },
+      // One step is the expected future; more draw one sharp future (see `continue` in index.d.ts).
+      framesIn, steps: $('continue-mode').value === 'expected' ? 1 : 2, seed: Math.floor(Math.random() * 1000),
       onPreview: (estimate) => play($('continued'), estimate),
     });
     play($('continue-truth'), clip);

@@ -4,14 +4,12 @@
 use burn::tensor::Device;
 use std::time::Instant;
 use univid::data::{Digits, Split, World, WorldConfig};
-use univid::model::{ModelConfig, UniVid, Weights};
+use univid::model::UniVid;
 use univid::pipelines::DecodeOptions;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "models/univid-small".into());
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("{dir}/config.json"))?)?;
-    let config: ModelConfig = serde_json::from_value(meta["model"].clone())?;
-    let weights = Weights::from_safetensors(&std::fs::read(format!("{dir}/model.safetensors"))?, &config)?;
+    let (config, weights, _) = univid::pack::read_model(std::path::Path::new(&dir))?;
     let model = UniVid::load(config, &weights, &Device::flex())?;
     let world = World::new(WorldConfig::standard(), Digits::locate()?)?;
     for reencode in [false, true] {

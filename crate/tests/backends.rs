@@ -31,7 +31,7 @@ fn an_rgb_model_gives_the_same_numbers_on_wgpu_and_flex() {
     use univid::data::Clip;
     use univid::model::{ModelConfig, UniVid, Weights};
     use univid::pipelines::{no_progress, GenerateOptions};
-    let config = ModelConfig { channels: 3, ..ModelConfig::tiny() };
+    let config = ModelConfig { channels: 3, slots: 0, ..ModelConfig::tiny() };
     let weights = Weights::random(&config, 9);
     let pixels = (0..20 * 64 * 64 * 3).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
     let clip = Clip::with_channels(20, 64, 64, 3, pixels).unwrap();
@@ -49,4 +49,20 @@ fn an_rgb_model_gives_the_same_numbers_on_wgpu_and_flex() {
     println!("RGB tiny model, wgpu vs flex: probabilities {worst_p:e}, generated pixels {worst_g}/255");
     assert!(worst_p < TOLERANCE, "probabilities differ by {worst_p}");
     assert!(worst_g <= 4, "generated pixels differ by {worst_g}/255");
+}
+
+#[test]
+fn the_slot_heads_continuation_is_the_same_on_wgpu_and_flex() {
+    use univid::data::Clip;
+    use univid::model::{ModelConfig, UniVid, Weights};
+    let config = ModelConfig::tiny();
+    let weights = Weights::random(&config, 13);
+    let pixels = (0..10 * 64 * 64).map(|i: u32| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let context = Clip::new(10, 64, 64, pixels).unwrap();
+    let run = |device: Device| pollster::block_on(UniVid::load(config.clone(), &weights, &device).unwrap().slot_future(&context, 10)).unwrap();
+    let (flex, wgpu) = (run(Device::flex()), run(wgpu()));
+    assert_eq!(flex.boxes, wgpu.boxes, "whole-pixel corners");
+    let worst = flex.expected().iter().zip(wgpu.expected()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    println!("slot head, wgpu vs flex: expected frames {worst:e}");
+    assert!(worst < TOLERANCE, "expected frames differ by {worst}");
 }

@@ -1,6 +1,7 @@
 //! Parity with the PyTorch training twin (llm.c's test_gpt2 pattern): the same tiny random weights
 //! and inputs through `scripts/trainer/parity.py` and through burn must give the same classify
-//! logits, word logits and the video decoder's estimates, within `TOLERANCE`.
+//! logits, word logits, the video decoder's estimates and every stage of the slot head's
+//! continuation, within `TOLERANCE` (whole-pixel corners exactly).
 //!
 //! Needs python3 with torch + safetensors (installed by scripts/setup); fails with that hint.
 
@@ -23,10 +24,14 @@ fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 }
 
 fn assert_close(name: &str, ours: &[f32], theirs: &[f32]) {
+    assert_within(name, ours, theirs, TOLERANCE);
+}
+
+fn assert_within(name: &str, ours: &[f32], theirs: &[f32], tolerance: f32) {
     assert_eq!(ours.len(), theirs.len(), "{name}: lengths differ");
     let worst = ours.iter().zip(theirs).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     println!("{name}: max abs difference {worst:e} over {} values", ours.len());
-    assert!(worst < TOLERANCE, "{name}: burn and PyTorch differ by {worst}");
+    assert!(worst <= tolerance, "{name}: burn and PyTorch differ by {worst}");
 }
 
 #[test]
@@ -36,7 +41,7 @@ fn burn_matches_the_pytorch_twin() {
 
 #[test]
 fn burn_matches_the_pytorch_twin_on_rgb_clips() {
-    matches_the_twin(ModelConfig { channels: 3, ..ModelConfig::tiny() });
+    matches_the_twin(ModelConfig { channels: 3, slots: 0, ..ModelConfig::tiny() });
 }
 
 fn matches_the_twin(config: ModelConfig) {
@@ -115,5 +120,40 @@ fn matches_the_twin(config: ModelConfig) {
     assert_close("video embedding", &video_embedding, &fixture("video_embedding", &file));
     let text_embedding = pollster::block_on(model.embed_query("digit 3 moves right while digit 7 moves up")).unwrap();
     assert_close("text embedding", &text_embedding, &fixture("text_embedding", &file));
+
+    // Continuation's slot head on the first half of the clip: every stage, then the frames.
+    if config.slots > 0 {
+        let context = clip.slice(0, half).unwrap();
+        let future = pollster::block_on(model.slot_future(&context, config.frames - half)).unwrap();
+        let flat = |v: &[Vec<[f32; 2]>]| v.iter().flatten().flatten().copied().collect::<Vec<f32>>();
+        // pixel places: the soft-argmax sums 1 024 weights of coordinates up to 64
+        assert_within("slot centres", &flat(&future.centres), &fixture("slot_centres", &file), 2e-3);
+        let boxes: Vec<f32> = future.boxes.iter().flatten().flatten().map(|&v| v as f32).collect();
+        assert_within("slot corners (whole pixels)", &boxes, &fixture("slot_boxes", &file), 0.0);
+        assert_close("slot glyphs", &future.glyphs.concat(), &fixture("slot_glyph", &file));
+        assert_within("slot future places", &flat(&future.places), &fixture("slot_place", &file), 2e-3);
+        let probs: Vec<f32> = future.probs.iter().flatten().flat_map(|axes| axes.concat()).collect();
+        assert_close("slot offset probabilities", &probs, &fixture("slot_probs", &file));
+        assert_close("slot expected frames", &future.expected(), &fixture("slot_expected", &file));
+
+        // Text → video's slot head: the prompt read, two guided glyph steps, the paths, the frames.
+        let head = model.text_slot_head().unwrap();
+        let slots = pollster::block_on(model.prompt_slots(&words)).unwrap();
+        assert_close("text slots: presence", &slots.present, &fixture("text_present", &file));
+        assert_close("text slots: velocity", &slots.velocity.concat(), &fixture("text_velocity", &file));
+        assert_close("text slots: glyph condition", &slots.condition, &fixture("text_condition", &file));
+        let mut glyphs = fixture("text_glyph_noise", &file);
+        for step in 0..2 {
+            let (t, t_next) = (1.0 - step as f32 / 2.0, 1.0 - (step + 1) as f32 / 2.0);
+            pollster::block_on(head.glyph_step(&mut glyphs, t, t_next, &slots, 2.0)).unwrap();
+        }
+        let unit: Vec<f32> = glyphs.iter().map(|v| (v.clamp(-1.0, 1.0) + 1.0) / 2.0).collect();
+        assert_close("text slots: glyphs after two guided steps", &unit, &fixture("text_glyph", &file));
+        let starts: Vec<[f32; 2]> = fixture("text_starts", &file).chunks(2).map(|s| [s[0], s[1]]).collect();
+        let paths = pollster::block_on(head.paths(&starts, &slots)).unwrap();
+        let paths_flat: Vec<f32> = paths.iter().flatten().flatten().map(|&v| v as f32).collect();
+        assert_within("text slots: paths (whole pixels)", &paths_flat, &fixture("text_path", &file), 0.0);
+        assert_close("text slots: frames", &head.render(&glyphs, &paths, &slots), &fixture("text_frames", &file));
+    }
     std::fs::remove_dir_all(dir).ok();
 }

@@ -13,6 +13,7 @@ the learning rate warms up again over --warmup steps from the resume: `rewarm_fr
 the step, data stream positions and loss scales; the RNG of noise/time sampling restarts from
 seed+step.
 """
+import argparse
 import json
 import os
 import shutil
@@ -29,6 +30,35 @@ def load_model(model_dir):
     missing, unexpected = model.load_state_dict(weights, strict=False)
     assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
     return model.eval()
+
+
+def head_trainer(description, add_arguments):
+    """The command line of a head trained on a frozen trunk (slots.py, text_slots.py): the model
+    folder, `add_arguments`' own flags, resume, learning rate, seed, threads, a log. Returns the
+    arguments, the frozen trunk and a `write(row)` that prints each row (and appends it to --log)."""
+    from data import default_binary
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="models/univid-small", help="model folder: its trunk (frozen) and where the head is written")
+    add_arguments(p)
+    p.add_argument("--resume", action="store_true", help="start from the head's file in the model folder")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0, help="also chooses the training clips (another seed, other clips)")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--log", default="", help="append every row (JSON) to this file too")
+    p.add_argument("--binary", default=default_binary())
+    args = p.parse_args()
+    torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log = open(args.log, "a") if args.log else None
+
+    def write(row):
+        print(json.dumps(row), flush=True)
+        if log:
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+
+    return args, load_model(args.model).requires_grad_(False), write
 
 
 def save(run_dir, model_dir, model, ema, opt, state, cfg, args):

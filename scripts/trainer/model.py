@@ -46,6 +46,8 @@ class ModelConfig:
     # Generation's video path (VideoDecoder): features each 8-px cell reads out per frame before
     # the conv decoder. Chosen by measurement (model card: the video-path design probes).
     cell_channels: int = 64
+    # Continuation's slot head (slots.py): the digits it follows; 0 = a checkpoint without one.
+    slots: int = 0
 
     @property
     def cells(self):  # 8-px cells of a frame: the folded path's tokens

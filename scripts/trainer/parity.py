@@ -3,7 +3,7 @@
 Loads the tiny random weights the Rust side wrote, runs every task family's forward pass on fixed
 inputs, and stores the inputs and outputs: classify logits, describe word logits, ask word logits
 with the caption in view, and the video head's output for a generate and a continuation step
-(channel-first frames, as the Rust sampler holds them). `cargo test --test parity` recomputes them with burn and
+(channel-first frames, as the Rust sampler holds them), and the slot head's continuation. `cargo test --test parity` recomputes them with burn and
 fails beyond the tolerance stated there.
 """
 import json
@@ -14,12 +14,17 @@ from safetensors.torch import load_file, save_file
 from model import (ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, DESCRIBE, ASK,
                    RETRIEVE, TEXT, VIDEO)
 from tasks import gate_ids, generate_head, continue_head
+from slots import SlotHead, PREFIX as SLOT_PREFIX
+from text_slots import TextSlotHead, PREFIX as TEXT_PREFIX
 
 
 def main(weights_path, config_json, out_path):
     cfg = ModelConfig(**json.loads(open(config_json).read()))
     model = UniVid(cfg)
-    missing, unexpected = model.load_state_dict(load_file(weights_path), strict=False)
+    weights = load_file(weights_path)
+    slot_weights = {k[len(SLOT_PREFIX):]: weights.pop(k) for k in list(weights) if k.startswith(SLOT_PREFIX)}
+    text_weights = {k[len(TEXT_PREFIX):]: weights.pop(k) for k in list(weights) if k.startswith(TEXT_PREFIX)}
+    missing, unexpected = model.load_state_dict(weights, strict=False)
     assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
     model.eval()
     g = torch.Generator().manual_seed(0)
@@ -69,6 +74,25 @@ def main(weights_path, config_json, out_path):
         x = model.embed_text(torch.tensor([RETRIEVE]), query)
         h = model.trunk(x, segment_mask([(x.shape[1], TEXT, [0])]), gate_ids([(x.shape[1], RETRIEVE, TEXT)]))
         out["text_embedding"] = model.text_embedding(h, torch.ones(1, x.shape[1], dtype=torch.bool)).reshape(-1)
+        if cfg.slots:
+            # continuation's slot head on the first half: located centres, aligned corners, glyphs,
+            # the dynamics' places and offset probabilities, and the expected frames
+            head = SlotHead(cfg)
+            head.load_state_dict(slot_weights)
+            context = pixels[:, :half, :, :, 0].float() / 127.5 - 1.0
+            frames, parts = head.predict(model, context)
+            out.update({f"slot_{k}": v.reshape(-1) for k, v in parts.items()})
+            out["slot_expected"] = frames.reshape(-1)
+            # text -> video's slot head: the prompt read, two guided glyph steps from seeded noise,
+            # the paths from given first corners, the frames
+            text = TextSlotHead(cfg)
+            text.load_state_dict(text_weights)
+            glyph_noise = torch.randn(cfg.slots, 28, 28, generator=g)
+            starts = torch.rand(cfg.slots, 2, generator=g) * (cfg.size - 28)
+            frames, parts = text.generate(model, words[0], 2, 2.0, glyph_noise, starts)
+            out.update({"text_glyph_noise": glyph_noise.reshape(-1), "text_starts": starts.reshape(-1)})
+            out.update({f"text_{k}": v.reshape(-1) for k, v in parts.items()})
+            out["text_frames"] = frames.reshape(-1)
     save_file({k: v.contiguous().float() for k, v in out.items()}, out_path)
 
 

@@ -1,5 +1,6 @@
 """Trimming padding out of the packed sequences must not change any loss; the trainer takes its
-words from the record stream; data-parallel training keeps its ranks equal.
+words from the record stream; data-parallel training keeps its ranks equal; the slot head's
+trainer runs and the shipped head continues clips.
 
   python3 -m unittest scripts/trainer/test_tasks.py   (needs the univid CLI: CARGO_TARGET_DIR)
 """
@@ -175,6 +176,72 @@ class DataParallel(unittest.TestCase):
             self.assertIn("2 ranks", run.stdout)
             self.assertTrue((Path(tmp) / "models" / "ddp" / "model.safetensors").exists(), "rank 0 saved")
 
+
+def train_head_in_copy(trainer, tmp, *flags):
+    """Runs a head trainer (briefly) on a model folder in `tmp`: the shipped config, its trunk linked."""
+    folder = Path(__file__).parents[2] / "models/univid-small"
+    (Path(tmp) / "config.json").write_text((folder / "config.json").read_text())
+    os.symlink(folder / "model.safetensors", Path(tmp) / "model.safetensors")
+    return subprocess.run([sys.executable, str(Path(__file__).parent / trainer), "--model", tmp, *flags, "--threads", "1",
+                           "--binary", default_binary()], capture_output=True, text=True, timeout=300)
+
+
+class SlotHead(unittest.TestCase):
+    def test_the_shipped_head_continues_far_better_than_black(self):
+        """The committed slot head through the twin (the runtime's numbers are `univid eval`'s)."""
+        import slots
+        folder = Path(__file__).parents[2] / "models/univid-small"
+        net = load_model(folder)
+        head = slots.load_head(folder, slots.ModelConfig(**json.loads((folder / "config.json").read_text())["model"]))
+        stream = RecordStream(default_binary(), "test", "benchmark", seed=0)
+        video = tasks.to_video(stream.batch(8)["pixels"])
+        stream.close()
+        with torch.no_grad():
+            frames, _ = head.predict(net, video[:, :10])
+        truth = (video[:, 10:] + 1) / 2
+        self.assertLess(float(((frames - truth) ** 2).sum()), 0.5 * float((truth ** 2).sum()))
+
+    def test_the_trainer_writes_a_head_the_twin_loads(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run = train_head_in_copy("slots.py", tmp, "--trajectories", "1000", "--dynamics-steps", "3", "--locator-clips", "32")
+            self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+            self.assertIn('"stage": "locator"', run.stdout)
+            self.assertEqual(json.loads((Path(tmp) / "config.json").read_text())["model"]["slots"], 2)
+            import slots
+            head = slots.load_head(tmp, slots.ModelConfig(**json.loads((Path(tmp) / "config.json").read_text())["model"]))
+            self.assertEqual(head.queries.shape, (2, 256))
+
+    def test_the_shipped_text_head_draws_the_digits_it_is_asked_for(self):
+        """One-digit prompts through the twin; the judge's classifier reads each slot's glyph."""
+        import text_slots
+        from judge import DigitNet
+        from safetensors.torch import load_file
+        folder = Path(__file__).parents[2] / "models/univid-small"
+        net = load_model(folder)
+        head, _ = text_slots.load_head(folder, text_slots.ModelConfig(**json.loads((folder / "config.json").read_text())["model"]))
+        reader = DigitNet()
+        reader.load_state_dict(load_file(folder.parent / "judge" / "classifier.safetensors"))
+        reader.eval()
+        words = vocabulary_of(default_binary())
+        right = 0
+        for digit in range(10):
+            prompt = torch.tensor([words.words.index(w) for w in f"digit {digit} moves left".split()])
+            g = torch.Generator().manual_seed(digit)
+            frames, parts = head.generate(net, prompt, 10, 2.0, torch.randn(2, 28, 28, generator=g), torch.zeros(2, 2))
+            self.assertGreater(float(parts["present"][0]), 0, "the clause's slot is there")
+            self.assertLess(float(parts["present"][1]), 0, "a one-digit prompt leaves the second slot empty")
+            right += int(reader(parts["glyph"][:1, None]).argmax(1)) == digit
+        self.assertGreaterEqual(right, 8, f"{right} of 10 glyphs read as the asked digit")
+
+    def test_the_text_trainer_writes_a_head_the_twin_loads(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run = train_head_in_copy("text_slots.py", tmp, "--glyph-steps", "2", "--trajectories", "1000", "--path-steps", "2",
+                                     "--prompt-clips", "32")
+            self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+            self.assertIn('"stage": "reader"', run.stdout)
+            import text_slots
+            head, embed = text_slots.load_head(tmp, text_slots.ModelConfig(**json.loads((Path(tmp) / "config.json").read_text())["model"]))
+            self.assertTrue(torch.equal(head.null.data, embed.weight[10].data.half().float()), "guidance's null is the no-digit row")
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ async function clickThrough(backend, slowness) {
   for (const word of cameraCaption.split(' ').filter(Boolean)) assert.ok(VOCABULARY.has(word), `camera caption: "${word}" is not a model word`);
   console.log(`camera: ${await page.textContent('#file-report')} → ${await page.textContent('#caption')}`);
   await page.click('#sample'); // back to a sample clip for the continue section
-  await page.fill('#continue-steps', '2');
+  await page.selectOption('#continue-mode', 'expected');
   await page.click('#continue');
   await wait(() => /^Continued: frames 11–20/.test(document.querySelector('#continue-status').textContent), 120_000);
   // Describe a longer video: two sample clips back to back as a 4 s WebM, described every 2 s.

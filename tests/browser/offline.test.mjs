@@ -29,6 +29,8 @@ test('after one visit the demo loads and describes with the server gone', { time
   await page.selectOption('#backend', 'cpu');
   const online = await loadModel(page);
   assert.match(online.status, /^Loaded/);
+  // The visit lasts until the generation shards are in too (they stream after understanding).
+  await page.waitForFunction(() => !document.querySelector('#generate').disabled, null, { timeout: 120_000 });
 
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));

@@ -116,9 +116,11 @@ export interface Classification {
 export interface GenerateOptions {
   /** Clip length: the model's `frames` (the only length it makes; anything else is BAD_INPUT). */
   frames?: number;
-  /** Euler steps (1–200, default 20). One step returns the model's clean-sample estimate from pure
-   * noise: for `continue`, the conditional mean of the future (blurred where it is uncertain, and
-   * what an MSE benchmark scores best); more steps sample one sharp future. */
+  /** Euler steps (1–200, default 20). For `generate`, the flow steps that draw each digit's glyph
+   * (the path each digit follows is read off the prompt at once). For `continue`, which moves the
+   * clip's digits instead of denoising: one step returns the expected future (each digit spread
+   * over the places it may be in, what an MSE benchmark scores best), more steps one sharp future
+   * drawn from the same distribution by `seed`. */
   steps?: number;
   /** Classifier-free guidance (0–20, default 2; outside is BAD_INPUT). */
   guidance?: number;
@@ -135,7 +137,8 @@ export interface GenerateOptions {
   wait?: boolean;
 }
 
-/** `continue` takes no `frames` or `guidance` (it keeps the clip's length and guides by its frames). */
+/** `continue` takes no `frames` or `guidance` (it keeps the clip's length and moves the digits of
+ * its frames); it reports one step, whose preview is the expected future. */
 export interface ContinueOptions extends Omit<GenerateOptions, 'frames' | 'guidance'> {
   /** Frames of the clip to keep (default: half, or `frames - framesOut`). The model continues the
    * second half of a clip from its first half; any other split is BAD_INPUT. */

@@ -91,7 +91,8 @@ enum Command {
         /// Clips for understanding (classify, describe, 7 questions each).
         #[arg(long, default_value_t = 1000)]
         n: u64,
-        /// Clips for continuation and text→video (each costs `steps` forward passes).
+        /// Clips for continuation and for text→video, on two-digit and on one-digit prompts (each
+        /// text→video clip costs `steps` guided glyph steps).
         #[arg(long, default_value_t = 200)]
         n_generate: u64,
         /// Clips in the retrieval gallery (each embedded once; queries are the distinct captions).
@@ -322,7 +323,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;
             let digits = Digits::locate()?;
             let standard = World::new(WorldConfig::standard(), digits.clone())?;
-            let benchmark = World::new(WorldConfig::benchmark(), digits)?;
+            let benchmark = World::new(WorldConfig::benchmark(), digits.clone())?;
+            let one_digit = World::new(WorldConfig { min_digits: 1, max_digits: 1, ..WorldConfig::standard() }, digits)?;
             // A model folder's config.json has `step`; a packed folder keeps that file under `training`.
             let steps_trained = meta.get("step").or_else(|| meta["training"].get("step")).cloned();
             let report = serde_json::json!({
@@ -331,6 +333,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 "understanding": pollster::block_on(univid::tools::eval::understanding(&univid, &standard, n, seed))?,
                 "continuation_10_to_10": pollster::block_on(univid::tools::eval::continuation(&univid, &judge, &benchmark, n_generate, seed, steps))?,
                 "text_to_video": pollster::block_on(univid::tools::eval::text_to_video(&univid, &judge, &standard, n_generate, seed, steps))?,
+                "text_to_video_one_digit": pollster::block_on(univid::tools::eval::text_to_video(&univid, &judge, &one_digit, n_generate, seed, steps))?,
                 "retrieval": pollster::block_on(univid::tools::eval::retrieval(&univid, &standard, n_retrieve, seed))?,
             });
             let text = serde_json::to_string_pretty(&report)?;
@@ -345,7 +348,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 (Some(path), _) => univid::pack::read_model(path)?,
                 (None, Some(preset)) => {
                     let preset_config = ModelConfig::preset(preset)?;
-                    let config = ModelConfig { channels: channels.unwrap_or(preset_config.channels), ..preset_config };
+                    let channels = channels.unwrap_or(preset_config.channels);
+                    // The slot head reads grayscale glyphs: an RGB model has none (it cannot continue).
+                    let slots = if channels == 1 { preset_config.slots } else { 0 };
+                    let config = ModelConfig { channels, slots, ..preset_config };
                     config.validate()?;
                     let weights = Weights::random(&config, seed);
                     (config, weights, serde_json::json!({ "random": preset, "seed": seed }))
@@ -434,10 +440,11 @@ fn device(backend: &str) -> Result<Device, Box<dyn std::error::Error>> {
     }
 }
 
-/// Flow-sampling options shared by `generate` and `continue`.
+/// Sampling options shared by `generate` and `continue`.
 #[derive(clap::Args)]
 struct Sampling {
-    /// Euler steps from noise to data.
+    /// `generate`: Euler steps of each digit's glyph. `continue`: 1 = the expected future (each
+    /// digit spread over the places it may be in), more = one sharp future drawn by `--seed`.
     #[arg(long, default_value_t = 20)]
     steps: usize,
     /// Classifier-free guidance scale (1 = none; `continue` has no prompt and ignores it).

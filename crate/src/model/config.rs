@@ -2,6 +2,9 @@
 //! parameters) exists to prove the runtime carries bigger checkpoints of the same family.
 
 use super::error::{ModelError, Result};
+use super::slots::ops::SIDE;
+use super::slots::text::{COND, GLYPH_WIDTH, PATH_HIDDEN};
+use super::slots::{DYNAMICS_HIDDEN, KEY, REACH, SLOT_LAYERS};
 use serde::{Deserialize, Serialize};
 
 /// Tasks; each token's FFN gate row is `task * 2 + modality`.
@@ -81,6 +84,10 @@ pub struct ModelConfig {
     /// before the conv decoder. Required: checkpoints with the earlier linear tubelet head are
     /// refused rather than half loaded.
     pub cell_channels: usize,
+    /// Continuation's slot head (`slots.rs`): how many digits it follows (the world's most per clip);
+    /// 0 = a checkpoint without one, which cannot continue clips.
+    #[serde(default)]
+    pub slots: usize,
 }
 
 /// The video head's target, as a checkpoint states it. The clean sample lies on the
@@ -117,6 +124,7 @@ impl ModelConfig {
             embed_dim: 128,
             prediction: Prediction::Sample,
             cell_channels: 64,
+            slots: 2,
         }
     }
 
@@ -180,13 +188,15 @@ impl ModelConfig {
             && self.cell_channels >= 4
             && self.cell_channels.is_multiple_of(4)
             && self.size.is_multiple_of(8)
-            && self.prediction == Prediction::Sample;
+            && self.prediction == Prediction::Sample
+            // The slot head pastes 28×28 grayscale glyphs and reads a 1/2-resolution map.
+            && (self.slots == 0 || (self.channels == 1 && self.size >= SIDE && self.size.is_multiple_of(2)));
         if ok {
             Ok(())
         } else {
             Err(ModelError::Config(format!(
                 "inconsistent model config (frames and size must divide into tubelets and 8-px cells, a stem of even \
-                 width > 0, cell_channels a multiple of 4, prediction \"sample\"): {self:?}"
+                 width > 0, cell_channels a multiple of 4, prediction \"sample\", slots only for one channel and frames of at least 28 px): {self:?}"
             )))
         }
     }
@@ -283,12 +293,98 @@ impl ModelConfig {
             ("decoder.out.weight".into(), vec![ch, k / 4 + 2 * ch, 3, 3]),
             ("decoder.out.bias".into(), vec![ch]),
         ]);
+        if self.slots > 0 {
+            shapes.extend(self.slot_shapes(c));
+        }
+        shapes
+    }
+
+    /// The slot heads' tensors: continuation (`slots.rs`) and text → video (`slots/text.rs`).
+    fn slot_shapes(&self, c: usize) -> Vec<(String, Vec<usize>)> {
+        let (d, hidden) = (self.d_model, DYNAMICS_HIDDEN);
+        let (frames_in, frames_out) = (self.frames / 2, self.frames - self.frames / 2);
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![("slots.queries".into(), vec![self.slots, d])];
+        shapes.extend(self.slot_decoder_shapes("slots"));
+        shapes.extend([
+            ("slots.key.weight".into(), vec![KEY, d]),
+            ("slots.key.bias".into(), vec![KEY]),
+            ("slots.feat.0.weight".into(), vec![KEY, c / 2 + 2 * c + self.channels, 3, 3]),
+            ("slots.feat.0.bias".into(), vec![KEY]),
+            ("slots.feat.2.weight".into(), vec![KEY, KEY, 3, 3]),
+            ("slots.feat.2.bias".into(), vec![KEY]),
+            ("slots.sharp".into(), vec![1]),
+        ]);
+        let path_in = frames_in * 2 + 4;
+        shapes.extend(mlp_shapes("slots.dynamics.net", path_in, hidden, frames_out * 2));
+        shapes.extend(mlp_shapes("slots.dynamics.spread", path_in + frames_out * 2, hidden, frames_out * 2 * (2 * REACH + 1)));
+        // text → video (`slots/text.rs`)
+        shapes.push(("text.queries".into(), vec![self.slots, d]));
+        shapes.extend(self.slot_decoder_shapes("text"));
+        for (name, out) in [("present", 1), ("velocity", 2), ("condition", COND)] {
+            shapes.extend([(format!("text.{name}.weight"), vec![out, d]), (format!("text.{name}.bias"), vec![out])]);
+        }
+        shapes.extend(mlp_shapes("text.path", 4, PATH_HIDDEN, self.frames * 2));
+        let g = GLYPH_WIDTH;
+        let film = 2 * (g + 2 * g + 4 * g + 4 * g + 2 * g + g);
+        shapes.extend([
+            ("text.glyph.cond.0.weight".into(), vec![256, COND + 64]),
+            ("text.glyph.cond.0.bias".into(), vec![256]),
+            ("text.glyph.cond.2.weight".into(), vec![film, 256]),
+            ("text.glyph.cond.2.bias".into(), vec![film]),
+            ("text.null".into(), vec![COND]),
+        ]);
+        // [out, in, k, k] convs; the two transposed ones [in, out, k, k], as PyTorch stores them
+        for (name, a, b, k) in [("inp", g, 1, 3), ("down1", 2 * g, g, 4), ("down2", 4 * g, 2 * g, 4), ("mid1", 4 * g, 4 * g, 3),
+            ("mid2", 4 * g, 4 * g, 3), ("up2", 4 * g, 2 * g, 4), ("mix2", 2 * g, 4 * g, 3), ("up1", 2 * g, g, 4), ("mix1", g, 2 * g, 3), ("out", 1, g, 3)]
+        {
+            let bias = if name.starts_with("up") { b } else { a };
+            shapes.extend([(format!("text.glyph.{name}.weight"), vec![a, b, k, k]), (format!("text.glyph.{name}.bias"), vec![bias])]);
+        }
+        shapes
+    }
+
+    /// The `nn.TransformerDecoder` a slot head reads the trunk with (PyTorch's names).
+    fn slot_decoder_shapes(&self, head: &str) -> Vec<(String, Vec<usize>)> {
+        let d = self.d_model;
+        let mut shapes = Vec::new();
+        for i in 0..SLOT_LAYERS {
+            let p = format!("{head}.decoder.layers.{i}");
+            for attn in ["self_attn", "multihead_attn"] {
+                shapes.extend([
+                    (format!("{p}.{attn}.in_proj_weight"), vec![3 * d, d]),
+                    (format!("{p}.{attn}.in_proj_bias"), vec![3 * d]),
+                    (format!("{p}.{attn}.out_proj.weight"), vec![d, d]),
+                    (format!("{p}.{attn}.out_proj.bias"), vec![d]),
+                ]);
+            }
+            shapes.extend([
+                (format!("{p}.linear1.weight"), vec![2 * d, d]),
+                (format!("{p}.linear1.bias"), vec![2 * d]),
+                (format!("{p}.linear2.weight"), vec![d, 2 * d]),
+                (format!("{p}.linear2.bias"), vec![d]),
+            ]);
+            for n in 1..=3 {
+                shapes.extend([(format!("{p}.norm{n}.weight"), vec![d]), (format!("{p}.norm{n}.bias"), vec![d])]);
+            }
+        }
         shapes
     }
 
     pub fn parameter_count(&self) -> usize {
         self.tensor_shapes().iter().map(|(_, s)| s.iter().product::<usize>()).sum()
     }
+}
+
+/// `nn.Sequential(Linear, GELU, Linear, GELU, Linear)` at `{name}.0`, `.2`, `.4`.
+fn mlp_shapes(name: &str, inputs: usize, hidden: usize, outputs: usize) -> Vec<(String, Vec<usize>)> {
+    vec![
+        (format!("{name}.0.weight"), vec![hidden, inputs]),
+        (format!("{name}.0.bias"), vec![hidden]),
+        (format!("{name}.2.weight"), vec![hidden, hidden]),
+        (format!("{name}.2.bias"), vec![hidden]),
+        (format!("{name}.4.weight"), vec![outputs, hidden]),
+        (format!("{name}.4.bias"), vec![outputs]),
+    ]
 }
 
 #[cfg(test)]
@@ -300,7 +396,8 @@ mod tests {
         for name in ["tiny", "small", "large"] {
             ModelConfig::preset(name).unwrap().validate().unwrap();
         }
-        assert!(ModelConfig::small().parameter_count() <= 10_000_000);
+        // 7.8 M in the trunk and its understanding and decoder heads, 4.6 M in the two slot heads
+        assert!(ModelConfig::small().parameter_count() <= 13_000_000);
         assert!(ModelConfig::large().parameter_count() >= 300_000_000);
         assert_eq!(ModelConfig::small().video_tokens(), 160);
         assert_eq!(ModelConfig::small().patch_dim(), 512);

@@ -19,20 +19,20 @@ use burn::tensor::{Device, Tensor};
 /// PyTorch's `nn.ConvTranspose2d(kernel 4, stride 2, padding 1)`: doubles height and width.
 /// Weight `[in, out, 4, 4]` in both.
 #[derive(Clone, Debug)]
-struct Upsample {
+pub(super) struct Upsample {
     weight: Tensor<4>,
     bias: Tensor<1>,
 }
 
 impl Upsample {
-    fn load(weights: &Weights, name: &str, device: &Device) -> Result<Self> {
+    pub(super) fn load(weights: &Weights, name: &str, device: &Device) -> Result<Self> {
         Ok(Self {
             weight: weights.tensor4(&format!("{name}.weight"), device)?,
             bias: weights.tensor1(&format!("{name}.bias"), device)?,
         })
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub(super) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let options = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
         conv_transpose2d(x, self.weight.clone(), Some(self.bias.clone()), options)
     }

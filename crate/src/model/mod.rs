@@ -56,6 +56,7 @@ pub(crate) mod layers;
 mod probe;
 mod readback;
 pub(crate) mod sequence;
+pub mod slots;
 mod stem;
 mod univid;
 mod video;

@@ -88,7 +88,12 @@ impl VideoStem {
         let (t, c, s) = (config.frames, config.channels, config.size);
         let x = Tensor::<4>::from_data(TensorData::new(frames.to_vec(), [t, c, s, s]), device);
         let [_, _, x] = self.levels(x);
-        let (gt, cells) = (config.frames / config.tubelet_t, s / 8);
+        self.tokens(x, config)
+    }
+
+    /// The tubelet projection of the last level `[T, c, H/8, W/8]` → `[N, D]` in token order t, h, w.
+    pub fn tokens(&self, x: Tensor<4>, config: &ModelConfig) -> Tensor<2> {
+        let (gt, cells) = (config.frames / config.tubelet_t, config.size / 8);
         // Stack the tubelet's frames as channels (channel = dt·C + c), as the trainer does.
         let x = x.reshape([gt, config.tubelet_t * config.stem_channels, cells, cells]);
         let x = self.proj.forward(x); // [gt, D, gh, gw]

@@ -7,8 +7,11 @@ use super::decoder::VideoDecoder;
 use super::error::{ModelError, Result};
 use super::layers::{project, LayerNorm, Linear};
 use super::sequence::{self, Layout};
+use super::slots::text::{PromptSlots, TextSlotHead};
+use super::slots::{SlotFuture, SlotHead};
 use super::stem::VideoStem;
-use super::video::{time_features, tokens_to_frames};
+use super::video::{clip_to_frames, patchify, time_features, tokens_to_frames};
+use crate::data::Clip;
 use super::weights::Weights;
 use burn::tensor::activation::silu;
 use burn::tensor::module::embedding;
@@ -39,6 +42,10 @@ pub struct UniVid {
     retrieve_scale: Tensor<1>,
     /// `None` until the `generate` weight group is attached (progressive loading).
     decoder: Option<VideoDecoder>,
+    /// Continuation's head; loaded with the `generate` group when the config has slots.
+    slots: Option<SlotHead>,
+    /// Text → video's slot head; loaded with `slots`.
+    text_slots: Option<TextSlotHead>,
 }
 
 /// Per-layer key/value caches of a prefix.
@@ -84,6 +91,8 @@ impl UniVid {
             retrieve_text: Linear::load(weights, "retrieve_text", device)?,
             retrieve_scale: weights.tensor1("retrieve_scale", device)?,
             decoder: None,
+            slots: None,
+            text_slots: None,
             device: device.clone(),
             config,
         })
@@ -175,11 +184,57 @@ impl UniVid {
 
     pub fn attach_generate(&mut self, weights: &Weights) -> Result<()> {
         self.decoder = Some(VideoDecoder::load(weights, &self.device)?);
+        if self.config.slots > 0 {
+            self.slots = Some(SlotHead::load(weights, &self.config, &self.device)?);
+            self.text_slots = Some(TextSlotHead::load(weights, &self.config, &self.device)?);
+        }
         Ok(())
     }
 
     pub fn can_generate(&self) -> bool {
         self.decoder.is_some()
+    }
+
+    /// Whether this checkpoint can continue clips: it has a slot head and it is loaded.
+    pub fn can_continue(&self) -> Result<()> {
+        if self.config.slots == 0 {
+            return Err(ModelError::Config("this checkpoint has no slot head (config `slots` is 0), so it cannot continue clips".into()));
+        }
+        self.slots.as_ref().map(|_| ()).ok_or(ModelError::NotLoaded { group: "generate" })
+    }
+
+    /// Text → video's slot head, when the checkpoint has one and it is loaded.
+    pub fn text_slot_head(&self) -> Option<&TextSlotHead> {
+        self.text_slots.as_ref()
+    }
+
+    /// What text → video's slot head reads off a prompt (`[generate + words]`, the text alone).
+    pub async fn prompt_slots(&self, words: &[u16]) -> Result<PromptSlots> {
+        let head = self.text_slots.as_ref().ok_or(ModelError::NotLoaded { group: "generate" })?;
+        let x = self.embed_text(Some(Task::Generate), words, 0);
+        let mut layout = Layout::default();
+        layout.push(1 + words.len(), Task::Generate, super::config::Modality::Text, &[0]);
+        let (h, _) = self.trunk(x, &layout, None);
+        head.read_prompt(h).await
+    }
+
+    /// The slot head's reading of a context clip (any number of whole tubelets of frames, model
+    /// geometry, one channel): where each digit is, what it looks like and where it goes in the
+    /// next `frames_out` frames. The trunk reads the context alone, in the understanding layout.
+    pub async fn slot_future(&self, context: &Clip, frames_out: usize) -> Result<SlotFuture> {
+        self.can_continue()?;
+        let head = self.slots.as_ref().expect("checked by can_continue");
+        let part = ModelConfig { frames: context.frames, ..self.config.clone() };
+        let n = part.video_tokens();
+        let patches = patchify(context, &part);
+        let values = clip_to_frames(context, &part);
+        let frames = Tensor::<4>::from_data(TensorData::new(values.clone(), [part.frames, 1, part.size, part.size]), &self.device);
+        let levels = self.stem.levels(frames);
+        let x = Tensor::<2>::from_data(TensorData::new(patches, [n, part.patch_dim()]), &self.device);
+        let x = self.video_in.forward(x) + self.video_pos.clone().narrow(0, 0, n) + self.time_embedding(&vec![0.0; n]);
+        let x = x + self.stem.tokens(levels[2].clone(), &part);
+        let (h, _) = self.trunk(x.unsqueeze_dim(0), &sequence::video_only(n), None);
+        head.future(h, levels, &values, part.size, frames_out).await
     }
 
     /// The video head's clean-sample estimate of every frame, for the generation sequence

@@ -19,10 +19,22 @@ pub struct Weights {
 impl Weights {
     /// Parses a safetensors file and checks it holds exactly the tensors `config` needs.
     pub fn from_safetensors(bytes: &[u8], config: &ModelConfig) -> Result<Self> {
-        let file = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Format(e.to_string()))?;
+        Self::from_safetensors_files(&[bytes], config)
+    }
+
+    /// The same over several files (a head trained apart ships in its own): each tensor is taken
+    /// from the first file that has it.
+    pub fn from_safetensors_files(files: &[impl AsRef<[u8]>], config: &ModelConfig) -> Result<Self> {
+        let files = files
+            .iter()
+            .map(|bytes| SafeTensors::deserialize(bytes.as_ref()).map_err(|e| ModelError::Format(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
         let mut tensors = HashMap::new();
         for (name, expected) in config.tensor_shapes() {
-            let view = file.tensor(&name).map_err(|_| ModelError::MissingTensor { name: name.clone() })?;
+            let view = files
+                .iter()
+                .find_map(|file| file.tensor(&name).ok())
+                .ok_or_else(|| ModelError::MissingTensor { name: name.clone() })?;
             if view.shape() != expected.as_slice() {
                 return Err(ModelError::Shape { name, expected, found: view.shape().to_vec() });
             }

@@ -22,7 +22,7 @@ pub enum Group {
     Core,
     /// Digit and motion heads, the retrieval projections.
     Understand,
-    /// The flow-matching video decoder.
+    /// The flow-matching video decoder and the slot heads (continuation, text → video).
     Generate,
 }
 
@@ -32,7 +32,7 @@ impl Group {
     pub fn of(tensor: &str) -> Self {
         if ["digit_head.", "motion_head.", "retrieve_"].iter().any(|p| tensor.starts_with(p)) {
             Group::Understand
-        } else if tensor.starts_with("decoder.") {
+        } else if ["decoder.", "slots.", "text."].iter().any(|p| tensor.starts_with(p)) {
             Group::Generate
         } else {
             Group::Core

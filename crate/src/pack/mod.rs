@@ -7,7 +7,7 @@
 //!                            group; per shard: file, group, size, sha256
 //!   core-00.safetensors …    embeddings, stem, trunk (shards never straddle groups)
 //!   understand-00.safetensors  digit + motion heads
-//!   generate-00.safetensors    video (velocity) head
+//!   generate-00.safetensors    video decoder, continuation's slot head
 //! ```
 //! Shards are plain safetensors (Python's `safetensors` opens them); int8 and int4 weights are
 //! stored as `I8` / packed `U8` tensors next to an f16 `<name>.scale` tensor (see [`quant`]).
@@ -111,7 +111,15 @@ pub fn read_model(path: &std::path::Path) -> Result<(ModelConfig, Weights, serde
     let text = std::fs::read_to_string(&config_path).map_err(io_error(&config_path))?;
     let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad_config(e.to_string()))?;
     let config: ModelConfig = serde_json::from_value(meta["model"].clone()).map_err(|e| bad_config(format!("model: {e}")))?;
-    let weights = Weights::from_safetensors(&std::fs::read(&file).map_err(io_error(&file))?, &config)?;
+    // The slot heads, trained on the frozen trunk, ship beside it in their own files.
+    let mut files = vec![std::fs::read(&file).map_err(io_error(&file))?];
+    for head in ["slots.safetensors", "text-slots.safetensors"] {
+        let path = dir.join(head);
+        if config.slots > 0 && path.exists() {
+            files.push(std::fs::read(&path).map_err(io_error(&path))?);
+        }
+    }
+    let weights = Weights::from_safetensors_files(&files, &config)?;
     Ok((config, weights, meta))
 }
 

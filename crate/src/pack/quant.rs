@@ -36,7 +36,9 @@ impl Scheme {
     /// quantized (embeddings, norms, biases, positions, gates and convolutions stay f16, they are
     /// small and sensitive), and int4 needs whole blocks per row.
     pub fn for_tensor(self, name: &str, shape: &[usize]) -> Self {
-        let matmul_weight = shape.len() == 2 && name.ends_with(".weight") && !name.contains("emb") && !name.contains("gate");
+        // `in_proj_weight`: PyTorch's packed q, k, v of the slot decoder's attention.
+        let weight = name.ends_with(".weight") || name.ends_with(".in_proj_weight");
+        let matmul_weight = shape.len() == 2 && weight && !name.contains("emb") && !name.contains("gate");
         match self {
             Self::F32 => Self::F32,
             Self::Int8 | Self::Int4 if !matmul_weight => Self::F16,

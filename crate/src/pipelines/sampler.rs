@@ -1,8 +1,11 @@
-//! Video out: text → video and continuation by rectified flow, Euler steps from noise (t = 1) to
-//! data (t = 0) with classifier-free guidance; each step's clean-sample estimate is the live preview.
+//! Video out: text → video by rectified flow, Euler steps from noise (t = 1) to data (t = 0) with
+//! classifier-free guidance, each step's clean-sample estimate the live preview; continuation by
+//! the slot head, which moves the context's digits.
 
 use crate::data::{parse_caption, Clip, Tokenizer};
-use crate::model::{clip_to_frames, frames_to_clip, gaussian, read, ModelError, Result, Task, UniVid};
+use crate::model::slots::ops::SIDE;
+use crate::model::{frames_to_clip, gaussian, read, ModelError, Result, Task, UniVid};
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -75,6 +78,9 @@ impl UniVid {
         self.check_can_generate()?;
         let words = Tokenizer.encode(prompt)?;
         parse_caption(&prompt.to_lowercase())?;
+        if self.text_slot_head().is_some() {
+            return self.generate_by_slots(&words, options, on_step).await;
+        }
         let c = &self.config;
         let mut x = gaussian(options.seed, c.frames * c.frame_values());
         for step in 0..options.steps {
@@ -94,6 +100,29 @@ impl UniVid {
         Ok(frames_to_clip(&x, c))
     }
 
+    /// Text → video by slots (`model::slots::text`): each digit clause's glyph sampled with guided
+    /// Euler steps (the preview after each step draws the current glyph estimates along the paths),
+    /// its first corner drawn from the seed and moved along the head's path.
+    async fn generate_by_slots(&self, words: &[u16], options: GenerateOptions, on_step: OnStep<'_>) -> Result<Clip> {
+        let head = self.text_slot_head().expect("checked by the caller");
+        let c = &self.config;
+        let slots = self.prompt_slots(words).await?;
+        let k = slots.present.len();
+        let mut x = gaussian(options.seed, k * SIDE * SIDE);
+        // The first corners, uniform over the frame as the world's (another stream of the same seed).
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed ^ 0x5107_5EED);
+        let room = (c.size - SIDE) as f32;
+        let starts: Vec<[f32; 2]> = (0..k).map(|_| [rng.random::<f32>() * room, rng.random::<f32>() * room]).collect();
+        let paths = head.paths(&starts, &slots).await?;
+        let frames = |glyphs: &[f32]| unit_clip(&head.render(glyphs, &paths, &slots), c.frames, c.size);
+        for step in 0..options.steps {
+            let (t, t_next) = flow_times(step, options.steps);
+            let estimate = head.glyph_step(&mut x, t, t_next, &slots, options.guidance).await?;
+            report(on_step, step, options.steps, || frames(&estimate)).await?;
+        }
+        Ok(frames(&x))
+    }
+
     fn check_can_generate(&self) -> Result<()> {
         match self.can_generate() {
             true => Ok(()),
@@ -101,15 +130,17 @@ impl UniVid {
         }
     }
 
-    /// Keeps the first `frames_in` frames and generates the rest of the model's clip length.
-    /// `frames_in` must be half the clip: the cell tokens hold every frame with one flow time, so
-    /// nothing but the training split (first half clean) tells the model which frames are given.
-    /// With one step the result is the clean-sample estimate from pure noise: the conditional
-    /// mean, blurred where the future is uncertain (what an MSE benchmark scores best); more steps
-    /// sample one sharp future.
+    /// Keeps the first `frames_in` frames and continues the clip to the model's length with the
+    /// slot head (`model::slots`): each digit of the context is found, aligned to whole pixels and
+    /// moved along its predicted path. With one step the result is the expected frames (the
+    /// MSE-optimal estimate: where the dynamics is unsure by a pixel or two, the digit is spread
+    /// over its likely places); with more, one sharp future drawn from the same distribution
+    /// (seeded by `options.seed`). `frames_in` must be half the clip: the dynamics reads as many
+    /// corners as it predicts. `guidance` does not apply. The one progress report carries the
+    /// expected frames.
     pub async fn continue_clip(&self, clip: &Clip, frames_in: usize, options: GenerateOptions, on_step: OnStep<'_>) -> Result<Clip> {
         check_steps(options.steps)?;
-        self.check_can_generate()?;
+        self.can_continue()?;
         let c = &self.config;
         if frames_in != c.frames / 2 {
             return Err(ModelError::Input(format!(
@@ -117,22 +148,33 @@ impl UniVid {
                 c.frames / 2, c.frames
             )));
         }
-        let clip = self.model_input(clip, frames_in)?;
-        let mut padded = Clip::blank(c.frames, c.size, c.size, c.channels);
-        padded.pixels[..frames_in * clip.frame_len()].copy_from_slice(&clip.pixels[..frames_in * clip.frame_len()]);
-        let context = frames_in * c.frame_values();
-        let mut x = clip_to_frames(&padded, c);
-        let noise = gaussian(options.seed, x.len());
-        x[context..].copy_from_slice(&noise[context..]);
-        for step in 0..options.steps {
-            let (t, t_next) = flow_times(step, options.steps);
-            let mut estimate = read(self.video_estimate(Task::Continue, &[], &x, t, Some(frames_in - 1))?).await?;
-            estimate[..context].copy_from_slice(&x[..context]);
-            euler(&mut x[context..], &estimate[context..], t, t_next);
-            report(on_step, step, options.steps, || frames_to_clip(&estimate, c)).await?;
-        }
-        Ok(frames_to_clip(&x, c))
+        let context = self.model_input(clip, frames_in)?.slice(0, frames_in)?;
+        let future = self.slot_future(&context, c.frames - frames_in).await?;
+        let expected = future.expected();
+        let whole = |values: &[f32]| {
+            let mut out = Clip::blank(c.frames, c.size, c.size, 1);
+            let cut = frames_in * context.frame_len();
+            out.pixels[..cut].copy_from_slice(&context.pixels[..cut]);
+            for (pixel, v) in out.pixels[cut..].iter_mut().zip(values) {
+                *pixel = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            }
+            out
+        };
+        report(on_step, 0, 1, || whole(&expected)).await?;
+        Ok(match options.steps {
+            1 => whole(&expected),
+            _ => whole(&future.draw(options.seed)),
+        })
     }
+}
+
+/// Frames of values in [0, 1] (`[F·S·S]`, one channel) → a clip.
+fn unit_clip(values: &[f32], frames: usize, size: usize) -> Clip {
+    let mut clip = Clip::blank(frames, size, size, 1);
+    for (pixel, v) in clip.pixels.iter_mut().zip(values) {
+        *pixel = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    }
+    clip
 }
 
 /// After every Euler step: let the host run (in a browser worker this is what lets an abort message

@@ -170,9 +170,11 @@ fn future_caption(truth: &Truth, from: usize) -> String {
     caption(&future)
 }
 
-/// Text → video: generate from held-out captions and let the judge check each element.
+/// Text → video: generate from held-out captions and let the judge check each element; beside it
+/// (`real_clips`) the same judge on the prompts' real clips, its ceiling on these prompts.
 pub async fn text_to_video(model: &UniVid, judge: &Judge, world: &World, n: u64, seed: u64, steps: usize) -> Result<Value> {
-    let mut tally = Tally::default();
+    // The same judge on the prompts' real clips: its ceiling on these prompts.
+    let (mut tally, mut real_tally) = (Tally::default(), Tally::default());
     let (mut real, mut generated_features, mut other_real) = (Vec::new(), Vec::new(), Vec::new());
     for index in 0..n {
         let (clip, truth) = world.clip(Split::Test, seed, index);
@@ -180,6 +182,7 @@ pub async fn text_to_video(model: &UniVid, judge: &Judge, world: &World, n: u64,
         let options = GenerateOptions { steps, guidance: 2.0, seed: index };
         let generated = model.generate(&prompt, options, &mut no_progress).await?;
         tally.add(&judge.check(&generated, &prompt).await?);
+        real_tally.add(&judge.check(&clip, &prompt).await?);
         let k = truth.digits.len();
         generated_features.push(judge.features(&generated, k).await?);
         real.push(judge.features(&clip, k).await?);
@@ -196,6 +199,7 @@ pub async fn text_to_video(model: &UniVid, judge: &Judge, world: &World, n: u64,
         },
     });
     merge(&mut report, tally.rates("faithfulness"));
+    report["real_clips"] = real_tally.rates("faithfulness");
     Ok(report)
 }
 

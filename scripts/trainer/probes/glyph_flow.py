@@ -8,70 +8,27 @@ count is the generator's own, apart from the trunk and the clips. Not part of th
   (add --drop 0.1 --guidance 1 2 3 to train for classifier-free guidance and judge each scale)
 """
 import argparse
-import math
 import time
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 import common  # noqa: F401  (the trainer's modules on the path)
 from data import default_binary
 from judge import DigitNet, load_split
-from sprite_text import GlyphFlow
+from sprite_text import GlyphFlow as TwoLevelGlyphFlow
+from text_slots import COND, GlyphFlow, sample_glyphs
 
 
-class DeepGlyphFlow(nn.Module):
+def DeepGlyphFlow(d):
     """sprite_text.py's GlyphFlow one level deeper (28 -> 14 -> 7): its 3x3 convs at 7x7 see the
-    whole glyph, where the two-level one sees ~15 px of it (`--levels 3`)."""
-
-    def __init__(self, d, c=32):
-        super().__init__()
-        self.sizes = [c, 2 * c, 4 * c, 4 * c, 2 * c, c]
-        self.cond = nn.Sequential(nn.Linear(d + 64, 256), nn.GELU(), nn.Linear(256, 2 * sum(self.sizes)))
-        self.inp = nn.Conv2d(1, c, 3, padding=1)
-        self.down1 = nn.Conv2d(c, 2 * c, 4, stride=2, padding=1)  # 28 -> 14
-        self.down2 = nn.Conv2d(2 * c, 4 * c, 4, stride=2, padding=1)  # 14 -> 7
-        self.mid1 = nn.Conv2d(4 * c, 4 * c, 3, padding=1)
-        self.mid2 = nn.Conv2d(4 * c, 4 * c, 3, padding=1)
-        self.up2 = nn.ConvTranspose2d(4 * c, 2 * c, 4, stride=2, padding=1)  # 7 -> 14
-        self.mix2 = nn.Conv2d(4 * c, 2 * c, 3, padding=1)
-        self.up1 = nn.ConvTranspose2d(2 * c, c, 4, stride=2, padding=1)  # 14 -> 28
-        self.mix1 = nn.Conv2d(2 * c, c, 3, padding=1)
-        self.out = nn.Conv2d(c, 1, 3, padding=1)
-
-    def forward(self, x, t, cond):
-        freqs = torch.exp(-math.log(10000.0) * torch.arange(32, dtype=torch.float32) / 32)
-        tf = torch.cat([torch.cos(t[:, None] * 1000 * freqs), torch.sin(t[:, None] * 1000 * freqs)], -1)
-        parts = torch.split(self.cond(torch.cat([cond, tf], -1)), [2 * n for n in self.sizes], -1)
-
-        def mod(h, p):
-            scale, shift = p.chunk(2, -1)
-            return F.gelu(h * (1 + scale[:, :, None, None]) + shift[:, :, None, None])
-
-        h0 = mod(self.inp(x[:, None]), parts[0])
-        h1 = mod(self.down1(h0), parts[1])
-        h2 = mod(self.down2(h1), parts[2])
-        h2 = h2 + mod(self.mid2(F.gelu(self.mid1(h2))), parts[3])
-        u1 = mod(self.mix2(torch.cat([F.gelu(self.up2(h2)), h1], 1)), parts[4])
-        u0 = mod(self.mix1(torch.cat([F.gelu(self.up1(u1)), h0], 1)), parts[5])
-        return self.out(u0)[:, 0]
+    whole glyph (`--levels 3`); the product's text -> video generator (text_slots.GlyphFlow)."""
+    assert d == COND
+    return GlyphFlow()
 
 
-@torch.no_grad()
 def sample(flow, cond, steps, generator, null=None, guidance=1.0):
-    """Euler steps of the clean-sample estimate; with `null` (the no-digit condition), classifier-free
-    guidance moves each estimate `guidance` times as far from the unconditioned one."""
-    x = torch.randn(len(cond), 28, 28, generator=generator)
-    for i in range(steps):
-        t, t_next = 1 - i / steps, 1 - (i + 1) / steps
-        tt = torch.full((len(cond),), t)
-        guess = flow(x, tt, cond)
-        if null is not None and guidance != 1.0:
-            plain = flow(x, tt, null.expand_as(cond))
-            guess = plain + guidance * (guess - plain)
-        guess = guess.clamp(-1, 1)
-        x = guess + (x - guess) * (t_next / t)
-    return (x.clamp(-1, 1) + 1) / 2
+    """Euler steps of the clean-sample estimate from seeded noise (text_slots.sample_glyphs)."""
+    return sample_glyphs(flow, cond, steps, torch.randn(len(cond), 28, 28, generator=generator), null, guidance)
 
 
 def main():
@@ -98,7 +55,7 @@ def main():
     judge.load_state_dict(load_file(args.classifier))
     judge.eval()
     embed = nn.Embedding(11, 256)  # ten digits and, last, the no-digit condition
-    flow = GlyphFlow(256) if args.levels == 2 else DeepGlyphFlow(256)
+    flow = TwoLevelGlyphFlow(256) if args.levels == 2 else DeepGlyphFlow(256)
     opt = torch.optim.AdamW(list(flow.parameters()) + list(embed.parameters()), lr=args.lr, weight_decay=0.01)
     asked = torch.arange(10).repeat_interleave(50)
     log = common.Log(args.out)

@@ -39,39 +39,14 @@ from data import RecordStream, default_binary  # noqa: E402
 from model import ModelConfig, UniVid, patchify, channel_first, timestep_features, segment_mask, UNDERSTAND, VIDEO  # noqa: E402
 from tasks import gate_ids, to_video  # noqa: E402
 from checkpoint import load_model  # noqa: E402
+from slots import SIDE, HALF, crop, paste  # noqa: E402  (the product's slot head's fixed operations)
 
 FRAMES_IN = 10
-SIDE = 28
-HALF = (SIDE - 1) / 2  # a glyph's centre from its top-left corner, in pixel indices
 
 
 def centres(rec):
     """World corners (B, 20, slots, 2) u8 -> centres (B, 20, 2, 2) float px (x, y) of the two digits."""
     return torch.from_numpy(rec["corners"][:, :, :2].astype("float32")) + HALF
-
-
-def crop(frames, centre):
-    """frames (N, 64, 64), centre (N, 2) px -> the 28x28 windows around them (N, 28, 28)."""
-    n, size = frames.shape[0], frames.shape[-1]
-    u = torch.arange(SIDE, dtype=torch.float32) - HALF  # offsets from the centre
-    x = centre[:, 0, None] + u  # (N, 28) source pixel indices
-    y = centre[:, 1, None] + u
-    gx = (2 * x + 1) / size - 1
-    gy = (2 * y + 1) / size - 1
-    grid = torch.stack([gx[:, None, :].expand(n, SIDE, SIDE), gy[:, :, None].expand(n, SIDE, SIDE)], -1)
-    return F.grid_sample(frames[:, None], grid, align_corners=False, padding_mode="zeros")[:, 0]
-
-
-def paste(glyph, centre, size=64):
-    """glyph (N, 28, 28), centre (N, 2) px -> frames (N, 64, 64) with the glyph there, 0 elsewhere."""
-    n = glyph.shape[0]
-    p = torch.arange(size, dtype=torch.float32)
-    u = p[None] - centre[:, 0, None] + HALF  # glyph column of each frame column (N, 64)
-    v = p[None] - centre[:, 1, None] + HALF
-    gx = (2 * u + 1) / SIDE - 1
-    gy = (2 * v + 1) / SIDE - 1
-    grid = torch.stack([gx[:, None, :].expand(n, size, size), gy[:, :, None].expand(n, size, size)], -1)
-    return F.grid_sample(glyph[:, None], grid, align_corners=False, padding_mode="zeros")[:, 0]
 
 
 class Sprites(nn.Module):
@@ -166,7 +141,7 @@ class Sprites(nn.Module):
         hint = ink_centre(glyph) - HALF
         hint = hint - hint.round()
         place = self.precise(boxes, hint)
-        if hasattr(self.precise, "offsets") and not sharp:
+        if getattr(self.precise, "offsets", None) and not sharp:
             probs = self.precise.offsets(boxes, hint, place).softmax(-1)
             return expected_frames(glyph, place.round(), probs)
         return self.render(glyph, place.round() + HALF)

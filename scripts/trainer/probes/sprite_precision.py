@@ -32,13 +32,13 @@ import json
 import time
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-import numpy as np
 
 import common  # noqa: F401  (the trainer's modules on the path)
 from data import RecordStream, default_binary  # noqa: E402
 from tasks import to_video  # noqa: E402
-from sprite_path import FRAMES_IN, SIDE, HALF, crop, paste  # noqa: E402
+from sprite_path import FRAMES_IN  # noqa: E402
+from slots import (SIDE, HALF, REACH, Dynamics, align, crops_at, expected_frames, ink_centre,  # noqa: E402
+                   integer_crops, render)
 
 WALL = 64 - SIDE  # a corner's range, 0..36
 
@@ -46,55 +46,6 @@ WALL = 64 - SIDE  # a corner's range, 0..36
 def corners(rec):
     """World corners (B, 20, slots, 2) u8 -> (B, 2, 20, 2) float px (x, y) of the two digits."""
     return torch.from_numpy(rec["corners"][:, :, :2].astype("float32")).permute(0, 2, 1, 3)
-
-
-def crops_at(frames, at):
-    """frames (B, T, 64, 64), corners at (B, K, T, 2) -> crops (B, K, T, 28, 28)."""
-    b, k, t = at.shape[:3]
-    flat = frames[:, None].expand(b, k, t, 64, 64).reshape(-1, 64, 64)
-    return crop(flat, at.reshape(-1, 2) + HALF).reshape(b, k, t, SIDE, SIDE)
-
-
-def ink_centre(glyph):
-    """(..., 28, 28) -> the ink's centre of mass (..., 2) (x, y) in crop pixels."""
-    ink = glyph.sum((-1, -2)).clamp(min=1e-6)
-    u = torch.arange(SIDE, dtype=torch.float32)
-    return torch.stack([(glyph.sum(-2) * u).sum(-1) / ink, (glyph.sum(-1) * u).sum(-1) / ink], -1)
-
-
-def render(glyph, boxes):
-    """Glyphs (B, K, 28, 28) at integer boxes (B, K, F, 2) -> frames (B, F, 64, 64): the slots' maximum."""
-    b, k, f = boxes.shape[:3]
-    g = glyph[:, :, None].expand(b, k, f, SIDE, SIDE).reshape(-1, SIDE, SIDE)
-    return paste(g, boxes.reshape(-1, 2) + HALF).reshape(b, k, f, 64, 64).max(1).values
-
-
-def align(frames, at, radius=4, rounds=3, extra=0.0):
-    """Coarse corners at (B, K, T, 2) -> integer corners. First every frame's crop is matched
-    (squared difference) to the middle frame's, which fixes the places relative to each other;
-    then `rounds - 1` times to the slot's glyph, the median of its aligned crops (counting missing
-    ink: the other digit only adds ink). Last, the whole path moves so the glyph's ink is centred in its
-    28x28 box, as MNIST centres every digit's centre of mass: ink alone cannot say where an
-    unseen box is, and the place of the box is what the walls bounce."""
-    at = at.round().clamp(0, WALL)
-    b, k, t = at.shape[:3]
-    r = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    offsets = torch.stack(torch.meshgrid(r, r, indexing="xy"), -1).reshape(-1, 2)  # (O, 2)
-    o = offsets.shape[0]
-    for round_ in range(rounds):
-        crops = crops_at(frames, at)
-        reference = crops[:, :, t // 2] if round_ == 0 else crops.median(2).values  # (B, K, 28, 28)
-        tried = (at[:, :, :, None] + offsets).clamp(0, WALL)  # (B, K, T, O, 2)
-        flat = tried.permute(0, 3, 1, 2, 4).reshape(b * o, k, t, 2)  # offsets into the batch
-        seen = crops_at(frames.repeat_interleave(o, 0), flat).reshape(b, o, k, t, SIDE, SIDE).permute(0, 2, 3, 1, 4, 5)
-        g = reference[:, :, None, None]
-        missing = (g - seen).clamp(min=0).pow(2).sum((-1, -2))
-        surplus = (seen - g).clamp(min=0).pow(2).sum((-1, -2))
-        score = missing + surplus if round_ == 0 else missing + extra * surplus
-        best = score.argmin(-1)  # (B, K, T)
-        at = torch.gather(tried, 3, best[..., None, None].expand(b, k, t, 1, 2))[:, :, :, 0]
-    centre = ink_centre(crops_at(frames, at).min(2).values)  # (B, K, 2)
-    return at + (centre - HALF).round()[:, :, None]  # may leave 0..36: the box, not the ink, is outside
 
 
 def relative_exact(pred, truth):
@@ -143,22 +94,17 @@ def run_align(args):
     print(json.dumps(row), flush=True)
 
 
-class Direct(nn.Module):
-    """sprite_path.py's dynamics: 10 relative places + the last one's position (+ the hint: where in
-    its pixel the glyph's ink centre fell, which says where the unseen box is) -> 10 moves."""
+class Direct(Dynamics):
+    """(a) the product's dynamics (slots.Dynamics) without its spread: sprite_path.py's MLP (10
+    relative places + the last one's position + the hint: where in its pixel the glyph's ink centre
+    fell, which says where the unseen box is) -> 10 moves."""
+
+    offsets = None  # no spread: scored on its sharp places only
+    loss = None
 
     def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(FRAMES_IN * 2 + 4, 256), nn.GELU(), nn.Linear(256, 256), nn.GELU(),
-                                 nn.Linear(256, FRAMES_IN * 2))
-
-    def inputs(self, past, hint):
-        last = past[..., -1:, :]
-        return torch.cat([((past - last) / 16).flatten(-2), last[..., 0, :] / 64 - 0.5, hint * 2], -1)
-
-    def forward(self, past, hint):
-        last = past[..., -1:, :]
-        return last + self.net(self.inputs(past, hint)).reshape(*past.shape[:-2], -1, 2) * 16
+        super().__init__(FRAMES_IN, FRAMES_IN)
+        del self.spread
 
 
 class Recurrent(nn.Module):
@@ -219,57 +165,10 @@ class Billiard(nn.Module):
         return torch.stack(out, -1).transpose(-1, -2)
 
 
-class Spread(Direct):
-    """The direct MLP that also says how sure it is: per future frame and coordinate, a distribution
-    over integer offsets (-2..2 px) from its rounded place, trained on where the truth fell. Its
-    expected frame (the glyph pasted at each offset, weighted) is the MSE-optimal estimate under its
-    own uncertainty: what `steps: 1` returns; a draw from it is one sharp future."""
-
-    REACH = 2
-
-    def __init__(self):
-        super().__init__()
-        n = 2 * self.REACH + 1
-        self.spread = nn.Sequential(nn.Linear(FRAMES_IN * 2 + 4 + FRAMES_IN * 2, 256), nn.GELU(), nn.Linear(256, 256),
-                                    nn.GELU(), nn.Linear(256, FRAMES_IN * 2 * n))
-
-    def offsets(self, past, hint, place):
-        """Logits (..., 10, 2, 5) of the truth's offset from round(place)."""
-        x = torch.cat([self.inputs(past, hint), ((place - place.round()) * 2).flatten(-2)], -1)
-        return self.spread(x).reshape(*place.shape, 2 * self.REACH + 1)
-
-    def loss(self, past, hint, future):
-        place = self(past, hint)
-        logits = self.offsets(past, hint, place.detach())
-        target = (future - place.detach().round()).clamp(-self.REACH, self.REACH).long() + self.REACH
-        return (place - future).abs().mean() + F.cross_entropy(logits.flatten(0, -2), target.flatten())
-
-
-def expected_frames(glyph, place, probs):
-    """glyph (B, K, 28, 28), rounded place (B, K, 10, 2), offset probabilities (B, K, 10, 2, 5) ->
-    (B, 10, 64, 64): each slot's glyph pasted at every offset, weighted, then the slots' maximum."""
-    b, k, f = place.shape[:3]
-    reach = (probs.shape[-1] - 1) // 2
-    g = glyph[:, :, None].expand(b, k, f, SIDE, SIDE).reshape(-1, SIDE, SIDE)
-    sharp = paste(g, place.reshape(-1, 2) + HALF)  # (N, 64, 64)
-    n = 2 * reach + 1
-    kernel = (probs[..., 1, :, None] * probs[..., 0, None, :]).reshape(-1, 1, n, n)  # rows y, columns x
-    # a pasted glyph moved by (ox, oy) is the sharp frame shifted: correlate with the flipped kernel
-    out = F.conv2d(F.pad(sharp[None], (reach,) * 4), kernel.flip(-1, -2), groups=sharp.shape[0])[0]
-    return out.reshape(b, k, f, 64, 64).max(1).values
-
-
-def integer_crops(pixels, at):
-    """uint8 frames (B, T, 64, 64), integer corners at (B, K, T, 2) -> float crops (B, K, T, 28, 28),
-    by indexing (the training paths' glyphs: a million crops in seconds); zeros outside the frame."""
-    b, k, t = at.shape[:3]
-    padded = F.pad(torch.from_numpy(np.array(pixels)), (SIDE, SIDE, SIDE, SIDE))
-    u = torch.arange(SIDE)
-    x = at[..., 0].long()[..., None] + SIDE + u  # (B, K, T, 28)
-    y = at[..., 1].long()[..., None] + SIDE + u
-    bi = torch.arange(b)[:, None, None, None, None]
-    ti = torch.arange(t)[None, None, :, None, None]
-    return padded[bi, ti, y[..., :, None], x[..., None, :]].float() / 255
+def Spread():
+    """(d) the product's dynamics (slots.Dynamics): (a) plus a distribution over -2..2 px around each
+    rounded future place, whose expected frame is the MSE-optimal estimate under its own uncertainty."""
+    return Dynamics(FRAMES_IN, FRAMES_IN)
 
 
 def boxes_of(rec, boxes, glyphs=True):
@@ -301,11 +200,11 @@ def run_dynamics(args):
             pred = raw.round()
         b = pred.shape[0]
         extra = {}
-        if hasattr(predict, "offsets"):
+        if getattr(predict, "offsets", None):
             with torch.no_grad():
                 probs = predict.offsets(known[:, :, :FRAMES_IN], hint, raw).softmax(-1)
                 mean = torch.cat([expected_frames(g[i:i + 8], pred[i:i + 8], probs[i:i + 8]) for i in range(0, b, 8)])
-                draw = torch.distributions.Categorical(probs=probs).sample() - Spread.REACH
+                draw = torch.distributions.Categorical(probs=probs).sample() - REACH
             extra["mse_expected_frame"] = round(float(((mean - future) ** 2).sum()) / n_frames, 2)
             drawn = render(g, pred + draw)
             extra["mse_one_draw"] = round(float(((drawn - future) ** 2).sum()) / n_frames, 2)
@@ -338,7 +237,7 @@ def run_dynamics(args):
             for _ in range(args.steps):
                 pick = torch.randint(0, len(paths), (256,))
                 past, ahead, hint = paths[pick, :FRAMES_IN], paths[pick, FRAMES_IN:], hints[pick]
-                value = model.loss(past, hint, ahead) if hasattr(model, "loss") else (model(past, hint) - ahead).abs().mean()
+                value = model.loss(past, hint, ahead) if getattr(model, "loss", None) else (model(past, hint) - ahead).abs().mean()
                 opt.zero_grad()
                 value.backward()
                 opt.step()
