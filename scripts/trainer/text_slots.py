@@ -36,6 +36,9 @@ COND = 256  # width of a glyph's condition
 GLYPH_WIDTH = 32  # the U-Net's first level
 PATH_HIDDEN = 256
 SPEED = 3.6  # the world's speed in px per frame: the scale velocities are read in
+# Glyph values below this are background: the generator's is not exactly black (2-8 of 255), which
+# drew a faint square around every digit; MNIST's is exactly 0.
+GLYPH_FLOOR = 0.05
 PREFIX = "text."
 FILE = "text-slots.safetensors"
 
@@ -147,7 +150,8 @@ class TextSlotHead(nn.Module):
         frames = torch.zeros(self.cfg.frames, size, size)
         for k in range(len(present)):
             if present[k] > 0:
-                frames = torch.maximum(frames, render_one(glyph[k], path[k], size))
+                inked = torch.where(glyph[k] < GLYPH_FLOOR, torch.zeros_like(glyph[k]), glyph[k])
+                frames = torch.maximum(frames, render_one(inked, path[k], size))
         return frames, {"present": present, "velocity": velocity, "condition": cond, "glyph": glyph, "path": path}
 
 

@@ -32,6 +32,9 @@ pub const GLYPH_WIDTH: usize = 32;
 pub const PATH_HIDDEN: usize = 256;
 /// The scale velocities are read in (the world's speed, px per frame).
 pub const SPEED: f32 = 3.6;
+/// Glyph values below this are background: the generator's is not exactly black (2–8 of 255),
+/// which drew a faint square around every digit; MNIST's is exactly 0.
+pub const GLYPH_FLOOR: f32 = 0.05;
 
 /// The glyph generator's FiLM widths per level, in the order they are applied.
 fn film_sizes() -> [usize; 6] {
@@ -212,13 +215,17 @@ impl TextSlotHead {
             .collect())
     }
 
-    /// Frames `[F·S·S]` in [0, 1]: each present slot's glyph (`[slots · 28 · 28]` in [-1, 1]) along
-    /// its path; where slots overlap, their maximum.
+    /// Frames `[F·S·S]` in [0, 1]: each present slot's glyph (`[slots · 28 · 28]` in [-1, 1], its
+    /// background floored to 0) along its path; where slots overlap, their maximum.
     pub fn render(&self, glyphs: &[f32], paths: &[Vec<[i32; 2]>], slots: &PromptSlots) -> Vec<f32> {
         let (plane, glyph_plane) = (self.size * self.size, SIDE * SIDE);
         let mut frames = vec![0.0f32; self.frames * plane];
         for (slot, path) in paths.iter().enumerate().filter(|(slot, _)| slots.present[*slot] > 0.0) {
-            let glyph: Vec<f32> = glyphs[slot * glyph_plane..(slot + 1) * glyph_plane].iter().map(|v| (v.clamp(-1.0, 1.0) + 1.0) / 2.0).collect();
+            let glyph: Vec<f32> = glyphs[slot * glyph_plane..(slot + 1) * glyph_plane]
+                .iter()
+                .map(|v| (v.clamp(-1.0, 1.0) + 1.0) / 2.0)
+                .map(|v| if v < GLYPH_FLOOR { 0.0 } else { v })
+                .collect();
             for (frame, &corner) in frames.chunks_mut(plane).zip(path) {
                 let mut one = vec![0.0f32; plane];
                 paste_add(&mut one, self.size, &glyph, corner, 1.0);
