@@ -140,8 +140,12 @@ async function understand(shown) {
   clip = shown;
   play($('clip'), clip);
   $('caption').textContent = '…';
-  $('caption').textContent = await model.describe(clip);
-  speak($('caption').textContent);
+  $('confidence').textContent = '';
+  const said = await model.describe(clip);
+  const confidence = `confidence ${(said.confidence * 100).toFixed(0)} %`;
+  $('caption').textContent = said.spoken;
+  $('confidence').textContent = said.outOfDomain ? `(its guess would be “${said.text}”, ${confidence})` : `(${confidence})`;
+  speak(said.spoken);
   const result = await model.classify(clip);
   $('classes').textContent = result.digits
     .map((d) => `${d.digit} (${(d.probability * 100).toFixed(0)} %) ${d.motion} (${(d.motion_probability * 100).toFixed(0)} %)`)

@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for index in 0..12 {
             let (clip, _) = world.clip(Split::Test, 0, index);
             let start = Instant::now();
-            let text = pollster::block_on(model.describe(&clip, options))?;
+            let text = pollster::block_on(model.describe(&clip, options))?.text;
             if index >= 2 {
                 times.push(start.elapsed().as_secs_f64() * 1000.0);
                 words += text.split(' ').count();

@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let classes = pollster::block_on(model.classify(&probe_clip()))?;
     let classified = start.elapsed().as_secs_f64();
     let options = DecodeOptions { temperature: 1.0, seed: 0, ..DecodeOptions::default() };
-    let text = pollster::block_on(model.describe(&probe_clip(), options))?;
+    let text = pollster::block_on(model.describe(&probe_clip(), options))?.text;
     println!(
         "{{\"parameters\": {}, \"safetensors_bytes\": {}, \"make_and_parse_s\": {made:.1}, \"load_s\": {:.1}, \"classify_s\": {:.1}, \"describe_s\": {:.1}, \"digits_found\": {}, \"words\": {}}}",
         config.parameter_count(),

@@ -44,7 +44,7 @@ pub fn fixture_packs() -> &'static [Packed] {
     static PACKS: OnceLock<Vec<Packed>> = OnceLock::new();
     PACKS.get_or_init(|| {
         // Without slot heads: their glyph generator alone is ~1 M parameters at any size, hundreds of 8 KiB shards.
-        let config = ModelConfig { slots: 0, ..ModelConfig::tiny() };
+        let config = ModelConfig { slots: 0, locate: false, ..ModelConfig::tiny() };
         let weights = Weights::random(&config, 5);
         [Scheme::F32, Scheme::F16, Scheme::Int8, Scheme::Int4]
             .into_iter()

@@ -3,7 +3,7 @@
 
 use crate::data::{caption, Clip, DataError, Digits, Split, World, WorldConfig};
 use crate::model::{run_probe, ModelConfig, ModelError, UniVid, Weights};
-use crate::pipelines::{DecodeOptions, GenerateOptions, Progress, StepHandler};
+use crate::pipelines::{DecodeOptions, Description, GenerateOptions, Progress, StepHandler};
 use crate::pack::{Manifest, PackError, StreamingLoad};
 use burn::tensor::Device;
 use std::cell::{Cell, RefCell};
@@ -284,10 +284,18 @@ impl Engine {
         to_js(&result)
     }
 
-    pub async fn describe(&self, pixels: Vec<u8>) -> Result<String, JsValue> {
+    /// `{ text, confidence, outOfDomain, spoken }` (`pipelines::Description` and what to say aloud).
+    pub async fn describe(&self, pixels: Vec<u8>) -> Result<JsValue, JsValue> {
+        #[derive(serde::Serialize)]
+        struct Said {
+            #[serde(flatten)]
+            description: Description,
+            spoken: String,
+        }
         let model = self.model()?;
         let clip = self.clip(pixels, model.config.frames)?;
-        model.describe(&clip, DecodeOptions::default()).await.map_err(model_error)
+        let description = model.describe(&clip, DecodeOptions::default()).await.map_err(model_error)?;
+        to_js(&Said { spoken: description.spoken(), description })
     }
 
     pub async fn ask(&self, pixels: Vec<u8>, question: String) -> Result<String, JsValue> {

@@ -243,7 +243,8 @@ fn the_shipped_model_says_only_well_formed_things_about_out_of_domain_clips() {
     let questions = ["which digit moves left ?", "where does digit 3 end up ?", "how many digits are there ?"];
     for (name, pixels) in clips {
         let clip = Clip::new(20, 64, 64, pixels).unwrap();
-        let (caption, answers) = block(model.describe_and_ask(&clip, &questions, DecodeOptions::default())).unwrap();
+        let (said, answers) = block(model.describe_and_ask(&clip, &questions, DecodeOptions::default())).unwrap();
+        let caption = said.text;
         parse_caption(&caption).unwrap_or_else(|e| panic!("{name}: \"{caption}\" does not parse: {e}"));
         for (question, answer) in questions.iter().zip(&answers) {
             let grammar = Grammar::Answer(parse_question(question).unwrap().kind);

@@ -120,6 +120,10 @@ fn matches_the_twin(config: ModelConfig) {
     assert_close("video embedding", &video_embedding, &fixture("video_embedding", &file));
     let text_embedding = pollster::block_on(model.embed_query("digit 3 moves right while digit 7 moves up")).unwrap();
     assert_close("text embedding", &text_embedding, &fixture("text_embedding", &file));
+    if config.locate {
+        let locate = pollster::block_on(model.locate_first_slot(&clip)).unwrap().expect("the config has a locate head");
+        assert_close("locate logits", &locate, &fixture("locate_logits", &file));
+    }
 
     // Continuation's slot head on the first half of the clip: every stage, then the frames.
     if config.slots > 0 {

@@ -3,6 +3,7 @@
 models/<name>/
   model.safetensors     EMA weights, f16 (the shipped checkpoint and the resume point's weights)
   config.json           model config + training args + progress
+  locate.safetensors    the locate head (aux_locate, f32), which the runtime also uses
   resume/state.safetensors  the training-only heads (raw, bf16): a few hundred KB
   resume/state.json     step, stream positions, loss scales, schedule
   log.jsonl             the run's per-step log, copied at every save
@@ -27,9 +28,22 @@ def load_model(model_dir):
     with open(os.path.join(model_dir, "config.json")) as f:
         model = UniVid(ModelConfig(**json.load(f)["model"]))
     weights = {k: v.float() for k, v in load_file(os.path.join(model_dir, "model.safetensors")).items()}
+    locate = os.path.join(model_dir, LOCATE_FILE)
+    if model.cfg.locate and os.path.exists(locate):
+        weights.update({"aux_" + k: v.float() for k, v in load_file(locate).items()})
     missing, unexpected = model.load_state_dict(weights, strict=False)
     assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
     return model.eval()
+
+
+LOCATE_FILE = "locate.safetensors"
+
+
+def export_locate(model, model_dir):
+    """The training-only locate head as the runtime's `locate.*` (which cell holds a digit's centre,
+    which digit): where-start / where-end answers read it."""
+    tensors = {k[len("aux_"):]: v.detach().float().contiguous() for k, v in model.state_dict().items() if k.startswith("aux_locate.")}
+    save_file(tensors, os.path.join(model_dir, LOCATE_FILE))
 
 
 def head_trainer(description, add_arguments):
@@ -71,6 +85,8 @@ def save(run_dir, model_dir, model, ema, opt, state, cfg, args):
             "step": state["step"], "clips": state["clips"], "seconds": state["seconds"]}
     with open(os.path.join(model_dir, "config.json"), "w") as f:
         json.dump(meta, f, indent=2)
+    if cfg.locate:
+        export_locate(model, model_dir)
     aux = {k: v.to(torch.bfloat16).contiguous() for k, v in model.state_dict().items() if k.startswith(AUX_PREFIX)}
     save_file(aux, os.path.join(model_dir, "resume", "state.safetensors"))
     with open(os.path.join(model_dir, "resume", "state.json"), "w") as f:

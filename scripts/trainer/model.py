@@ -48,6 +48,9 @@ class ModelConfig:
     cell_channels: int = 64
     # Continuation's slot head (slots.py): the digits it follows; 0 = a checkpoint without one.
     slots: int = 0
+    # Whether the checkpoint ships its locate head (aux_locate, as locate.safetensors beside the
+    # weights): the runtime reads where each digit starts and ends up from it.
+    locate: bool = False
 
     @property
     def cells(self):  # 8-px cells of a frame: the folded path's tokens
@@ -70,9 +73,10 @@ class ModelConfig:
     def preset(name):
         presets = {
             "tiny": ModelConfig(d_model=32, layers=2, heads=2, experts=3, expert_hidden=64, stem_channels=8,
-                                stem_context=1, cell_channels=8),
-            "small": ModelConfig(stem_context=2),
-            "large": ModelConfig(d_model=1024, layers=24, heads=16, experts=3, expert_hidden=2048, stem_context=2),
+                                stem_context=1, cell_channels=8, locate=True),
+            "small": ModelConfig(stem_context=2, locate=True),
+            "large": ModelConfig(d_model=1024, layers=24, heads=16, experts=3, expert_hidden=2048, stem_context=2,
+                                 locate=True),
         }
         return presets[name]
 

@@ -24,6 +24,7 @@ def main(weights_path, config_json, out_path):
     weights = load_file(weights_path)
     slot_weights = {k[len(SLOT_PREFIX):]: weights.pop(k) for k in list(weights) if k.startswith(SLOT_PREFIX)}
     text_weights = {k[len(TEXT_PREFIX):]: weights.pop(k) for k in list(weights) if k.startswith(TEXT_PREFIX)}
+    weights.update({"aux_" + k: weights.pop(k) for k in list(weights) if k.startswith("locate.")})
     missing, unexpected = model.load_state_dict(weights, strict=False)
     assert not unexpected and all(k.startswith(AUX_PREFIX) for k in missing), (missing, unexpected)
     model.eval()
@@ -70,6 +71,9 @@ def main(weights_path, config_json, out_path):
         # retrieval: the clip alone, and the words + <eos> in a retrieve segment
         h = model.trunk(video, segment_mask([(n, VIDEO, [0])]), gate_ids([(n, UNDERSTAND, VIDEO)]))
         out["video_embedding"] = model.video_embedding(h).reshape(-1)
+        if cfg.locate:  # the locate head on the first time slot's tokens
+            _, gh, gw = cfg.grid
+            out["locate_logits"] = model.aux_locate(h[:, :gh * gw]).reshape(-1)
         query = torch.cat([words, torch.tensor([[2]])], 1)
         x = model.embed_text(torch.tensor([RETRIEVE]), query)
         h = model.trunk(x, segment_mask([(x.shape[1], TEXT, [0])]), gate_ids([(x.shape[1], RETRIEVE, TEXT)]))

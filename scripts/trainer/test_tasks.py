@@ -174,7 +174,13 @@ class DataParallel(unittest.TestCase):
                 capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
             self.assertEqual(run.returncode, 0, run.stderr[-3000:])
             self.assertIn("2 ranks", run.stdout)
-            self.assertTrue((Path(tmp) / "models" / "ddp" / "model.safetensors").exists(), "rank 0 saved")
+            folder = Path(tmp) / "models" / "ddp"
+            self.assertTrue((folder / "model.safetensors").exists(), "rank 0 saved")
+            # The locate head ships beside the weights (the runtime answers where digits are with
+            # it) and the twin loads it back.
+            from safetensors.torch import load_file
+            shipped = load_file(folder / "locate.safetensors")["locate.weight"]
+            self.assertTrue(torch.equal(load_model(folder).aux_locate.weight, shipped))
 
 
 def train_head_in_copy(trainer, tmp, *flags):

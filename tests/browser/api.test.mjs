@@ -114,7 +114,7 @@ test('bad input gets a typed error and the model keeps answering', { timeout: 12
       wrongShape: await code(() => api.Clip.fromPixels(new Uint8Array(10), { frames: 20, size: 64 })),
       noFrames: await code(() => api.Clip.from([])),
       notAVideo: await code(() => api.Clip.from(new Blob([new Uint8Array(1000)], { type: 'video/webm' }))),
-      stillWorks: await model.describe(clip),
+      stillWorks: (await model.describe(clip)).text,
     };
   });
   assert.equal(r.oov, 'UniVidError:OUT_OF_VOCABULARY');
@@ -202,7 +202,7 @@ test('concurrent calls on one model each get their own answer, the same as when 
   const r = await page.evaluate(async () => {
     const clip = api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });
     const alone = {
-      caption: await model.describe(clip),
+      caption: (await model.describe(clip)).text,
       answer: await model.ask(clip, 'how many digits are there ?'),
       generated: Array.from((await model.generate('digit 5 moves right', { steps: 2, seed: 7 })).pixels.subarray(0, 4096)),
       top: (await model.classify(clip)).digits[0].digit,
@@ -211,7 +211,7 @@ test('concurrent calls on one model each get their own answer, the same as when 
     const aborter = new AbortController();
     const doomed = model.generate('digit 1 moves up', { steps: 50, signal: aborter.signal }).then(() => 'resolved', (e) => e.code);
     const [caption, answer, generated, classified] = await Promise.all([
-      model.describe(clip),
+      model.describe(clip).then((said) => said.text),
       model.ask(clip, 'how many digits are there ?'),
       model.generate('digit 5 moves right', { steps: 2, seed: 7 }),
       model.classify(clip),
@@ -260,7 +260,7 @@ test("backend 'auto' with measure: a timed smoke run on both backends decides, a
     measured.dispose();
     const again = await api.UniVid.load('/models/univid-small-int8', { backend: 'auto' });
     const second = { backend: again.backend, reason: again.backendReason };
-    const caption = await again.describe(api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 }));
+    const caption = (await again.describe(api.Clip.fromPixels(sample.pixels, { frames: 20, size: 64 }))).text;
     again.dispose();
     await caches.delete('univid-backend-v1');
     return { first, second, caption };
@@ -286,7 +286,7 @@ test('a lost WebGPU device: the call rejects with DEVICE_LOST, then the model an
     const after = await gpu.classify(clip);
     const result = { backendBefore, code, backend: gpu.backend, reason: gpu.backendReason,
       drift: Math.max(...before.digit_probabilities.map((p, i) => Math.abs(p - after.digit_probabilities[i]))) };
-    const caption = await gpu.describe(clip);
+    const caption = (await gpu.describe(clip)).text;
     gpu.dispose();
     return { ...result, caption };
   });

@@ -104,7 +104,7 @@ before(async () => {
     globalThis.clip = api.Clip.fromPixels(sampleClip(digits, 'test', 0, 1).pixels, { frames: 20, size: 64 });
     globalThis.model = await api.UniVid.load('/models/univid-small-int8', { backend: 'cpu' });
     await model.fullyLoaded;
-    globalThis.expected = await model.describe(clip);
+    globalThis.expected = (await model.describe(clip)).text;
     let recorded = null;
     globalThis.webm = async () => (recorded ??= await clip.toWebM({ fps: 20, scale: 2 }));
   });
@@ -126,7 +126,7 @@ test(`${ROWS.length} bad inputs in the browser: each a typed error, and the mode
       } catch (e) {
         got = e instanceof api.UniVidError ? e.code : \`untyped \${e?.name}: \${e?.message}\`;
       }
-      const after = await model.describe(clip);
+      const after = (await model.describe(clip)).text;
       return { got, stillWorks: after === expected };
     })()`);
     results.push({ name, expected: code, ...r });

@@ -71,6 +71,7 @@ async function clickThrough(backend, slowness) {
   const named = [...digitsIn(caption)].filter((d) => digitsIn(truth).has(d));
   assert.ok(named.length > 0, `the caption names none of the clip's digits (${truth} / ${caption})`);
   captions[backend] = caption;
+  assert.match(await page.textContent('#confidence'), /^\(confidence \d+ %\)$/, 'a real clip is described with its confidence, not flagged');
   // Search, by keyboard only: focus the query, type, press Enter; the result count is announced.
   await wait(() => !document.querySelector('#search').disabled, 120_000);
   await page.focus('#query');
@@ -96,11 +97,15 @@ async function clickThrough(backend, slowness) {
   assert.match(download.suggestedFilename(), /^digit-\d-moves-.*\.gif$/);
   await page.click('#camera');
   await wait(() => /^Sampled 20 frames over [\d.]+ s of a \d+×\d+ video/.test(document.querySelector('#file-report').textContent), 60_000);
-  // The fake camera shows no digits: whatever the model says, it must say it in its own words.
+  // The fake camera shows no digits: the demo says so instead of inventing a caption, and shows
+  // the guess it is not speaking (in the model's own words) beside its confidence.
   await wait(() => !['…', ''].includes(document.querySelector('#caption').textContent), 60_000);
   const cameraCaption = await page.textContent('#caption');
-  for (const word of cameraCaption.split(' ').filter(Boolean)) assert.ok(VOCABULARY.has(word), `camera caption: "${word}" is not a model word`);
-  console.log(`camera: ${await page.textContent('#file-report')} → ${await page.textContent('#caption')}`);
+  const cameraNote = await page.textContent('#confidence');
+  console.log(`camera: ${await page.textContent('#file-report')} → ${cameraCaption} ${cameraNote}`);
+  assert.equal(cameraCaption, 'this does not look like moving digits');
+  const guess = cameraNote.match(/“(.*)”/)?.[1] ?? '';
+  for (const word of guess.split(' ').filter(Boolean)) assert.ok(VOCABULARY.has(word), `camera guess: "${word}" is not a model word`);
   await page.click('#sample'); // back to a sample clip for the continue section
   await page.selectOption('#continue-mode', 'expected');
   await page.click('#continue');
@@ -177,7 +182,7 @@ test('generation strip: 4 prompts and 2 continuations, every other frame', { tim
     }
     for (const index of [0, 1]) {
       const real = Clip.fromPixels(sampleClip(digits, 'test', 11, index).pixels, { frames: 20, size: 64 });
-      rows.push({ label: `real (continue from frames 1–10): ${await model.describe(real)}`, clip: real });
+      rows.push({ label: `real (continue from frames 1–10): ${(await model.describe(real)).text}`, clip: real });
       rows.push({ label: 'continue: frames 11–20 sampled', clip: await model.continue(real, { steps: 20, seed: 1 }) });
     }
     const scale = 2;

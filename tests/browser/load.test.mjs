@@ -47,7 +47,7 @@ function loadAndDescribe(url, worker = true) {
       const model = await UniVid.load(url, { backend: 'cpu', worker, onProgress: (e) => events.push({ ...e, at: performance.now() - started }) });
       const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
       const sample = sampleClip(digits, 'test', 0, 0);
-      const caption = await model.describe(Clip.fromPixels(sample.pixels, { frames: 20, size: 64 }));
+      const caption = (await model.describe(Clip.fromPixels(sample.pixels, { frames: 20, size: 64 }))).text;
       const describedAt = performance.now() - started;
       const generateReadyWhenDescribed = events.some((e) => e.type === 'group-ready' && e.group === 'generate');
       let earlyGenerate = 'no error';
@@ -193,7 +193,7 @@ test('a model in hand (a Map of Blobs, in the worker) describes what the downloa
     const sample = sampleClip(new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer()), 'test', 0, 0);
     const clip = Clip.fromPixels(sample.pixels, { frames: 20, size: 64 });
     const model = await UniVid.load(blobs, { backend: 'cpu', cache: false });
-    const caption = await model.describe(clip);
+    const caption = (await model.describe(clip)).text;
     await model.fullyLoaded;
     const generated = (await model.generate('digit 3 moves left', { steps: 1 })).frames;
     model.dispose();

@@ -35,7 +35,7 @@ function runAll(backend) {
     const out = {
       backend: model.backend,
       classify: await model.classify(clip),
-      describe: await model.describe(clip),
+      describe: (await model.describe(clip)).text,
       ask: await model.ask(clip, 'how many digits are there ?'),
       embed: Array.from(await model.embed(clip)),
       search: (await model.search('digit 4 moves up', [clip, clip])).map((h) => h.index),

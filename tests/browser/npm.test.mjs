@@ -33,7 +33,7 @@ try {
   const model = await UniVid.load('/models/univid-small-int8', { backend: 'cpu', engineBase });
   const pixels = new Uint8Array(20 * 64 * 64);
   for (let f = 0; f < 20; f++) for (let y = 20; y < 40; y++) for (let x = 10 + f; x < 20 + f; x++) pixels[f * 4096 + y * 64 + x] = 255;
-  const caption = await model.describe(Clip.fromPixels(pixels, { frames: 20, size: 64 }));
+  const caption = (await model.describe(Clip.fromPixels(pixels, { frames: 20, size: 64 }))).text;
   const generated = await model.generate('digit 3 moves left', { steps: 2 });
   out.textContent = JSON.stringify({ caption, frames: generated.frames, inWorker: model.inWorker, threads: model.threads, threadsReason: model.threadsReason, isolated: crossOriginIsolated });
 } catch (e) {

@@ -22,7 +22,7 @@ function runBoth(page) {
       const ms = performance.now() - started;
       const out = {
         threads: model.threads, reason: model.threadsReason, ms, classify,
-        describe: await model.describe(clip),
+        describe: (await model.describe(clip)).text,
         embed: Array.from(await model.embed(clip)),
         generate: Array.from((await model.generate('digit 4 moves up', { steps: 1, seed: 3 })).pixels),
       };

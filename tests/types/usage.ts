@@ -4,7 +4,7 @@
 
 import { UniVid, Clip, EmbeddingIndex, UniVidError, toVtt } from '../../www/univid/index.js';
 import type {
-  Backend, CacheStatus, Channels, Classification, ClipReport, ClipSource, ContinueOptions, Cue, DigitGuess,
+  Backend, CacheStatus, Channels, Classification, ClipReport, ClipSource, ContinueOptions, Cue, Description, DigitGuess,
   EmbeddingIndexJSON, ErrorCode, GenerateOptions, LoadEvent, LoadOptions, Manifest, ModelCache, ModelFiles, Motion, Quant,
   SearchHit, TimelineOptions, WeightGroup,
 } from '../../www/univid/index.js';
@@ -139,13 +139,15 @@ async function understand(model: UniVid, clip: Clip, video: File, signal: AbortS
   const best: DigitGuess | undefined = result.digits[0];
   const motion: Motion | undefined = best?.motion;
   log(best?.digit, best?.probability, motion, best?.motion_probability, result.digit_probabilities[7]);
-  const caption: string = await model.describe(clip);
+  const said: Description = await model.describe(clip);
+  const caption: string = said.text;
+  log(said.confidence.toFixed(2), said.outOfDomain ? said.spoken : caption);
   const answer: string = await model.ask(clip, 'which way does digit 7 move ?');
   log(caption, answer);
 
   const timelineOptions: TimelineOptions = {
     window: 2, frames: model.frames, signal,
-    onCue: (cue: Cue, index: number, count: number) => log(cue.start, cue.end, cue.text, `${index + 1}/${count}`),
+    onCue: (cue: Cue, index: number, count: number) => log(cue.start, cue.end, cue.text, cue.confidence, cue.outOfDomain, `${index + 1}/${count}`),
   };
   const { cues, vtt } = await model.describeTimeline(video, timelineOptions);
   await model.describeTimeline(document.createElement('video'));

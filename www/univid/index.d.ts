@@ -102,7 +102,25 @@ export interface ModelCache {
 }
 
 export interface DigitGuess { digit: number; probability: number; motion: Motion; motion_probability: number }
-export interface Cue { start: number; end: number; text: string }
+/** A caption with how far to trust it. */
+export interface Description {
+  /** A sentence of the caption grammar, e.g. `digit 3 moves up while digit 7 moves left`; `no
+   * digits` for a clip with nothing in it (read off the pixels). */
+  text: string;
+  /** The probability the model gives this caption among the grammar's sentences (0–1; 1 for `no
+   * digits`). The model card's calibration table says how often captions at each level are exact. */
+  confidence: number;
+  /** The clip does not look like light digits moving on a dark background (noise, a camera view,
+   * …): `text` is a guess about something the model was not made for; do not present it as a
+   * description. */
+  outOfDomain: boolean;
+  /** What to say aloud: `text`, or `this does not look like moving digits` when `outOfDomain`. */
+  spoken: string;
+}
+
+/** One window of an audio description: `text` is what to say (the caption, or `this does not look
+ * like moving digits` for a window out of domain), with the window's confidence and flag. */
+export interface Cue { start: number; end: number; text: string; confidence: number; outOfDomain: boolean }
 /** WebVTT text of cues (seconds). */
 export function toVtt(cues: Cue[]): string;
 
@@ -288,13 +306,15 @@ export class UniVid {
   /** Digits present and how each moves, with probabilities. */
   classify(clip: Clip): Promise<Classification>;
   /** A caption that always follows the caption grammar (decoding cannot leave it), e.g.
-   * `digit 3 moves up while digit 7 moves left`. */
-  describe(clip: Clip): Promise<string>;
+   * `digit 3 moves up while digit 7 moves left`, or `no digits` for an empty clip; with its
+   * confidence and whether the clip looks like moving digits at all. */
+  describe(clip: Clip): Promise<Description>;
   /** Describes the clip, then answers one of the 7 question templates (which digits are there ?,
    * how many digits are there ?, which way does digit D move ?, which digit moves M ?, where does
    * digit D start ?, where does digit D end up ?, is there a digit D ?): read from that caption
-   * where it holds the answer, decoded by the model with the caption in view otherwise; always one
-   * of the answers the question can have. Other questions reject with BAD_INPUT (detail `grammar`);
+   * where it holds the answer, where a named digit starts / ends up from the model's locate head
+   * (decoded with the caption in view by a checkpoint without one); always one of the answers the
+   * question can have. Other questions reject with BAD_INPUT (detail `grammar`);
    * unknown words with OUT_OF_VOCABULARY. */
   ask(clip: Clip, question: string): Promise<string>;
   /** Text → video in the model's geometry and channels. */

@@ -3,7 +3,7 @@
 //
 //   const model = await UniVid.load('models/univid-small-int8', { backend: 'auto', onProgress });
 //   const clip = Clip.fromPixels(pixels, { frames: 20, size: 64 });
-//   await model.describe(clip);           // "digit 3 moves left while digit 7 moves up"
+//   await model.describe(clip);           // { text: "digit 3 moves left while digit 7 moves up", confidence: 0.97, outOfDomain: false, … }
 //   await model.generate('digit 5 moves right', { steps: 20, seed: 1 });   // a Clip
 //   await model.search('digit 7 moves left', clips, { k: 5 });             // [{ id, index, score }]
 

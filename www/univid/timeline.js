@@ -6,8 +6,9 @@ import { UniVidError, aborted } from './errors.js';
 import { openVideo, sampleVideo } from './clip.js';
 
 /**
- * Describes `source` (a `<video>`, File or Blob) every `window` seconds with `describe(clip)`.
- * Resolves `{ cues: [{ start, end, text }], vtt }`; `onCue(cue, i, count)` reports each one.
+ * Describes `source` (a `<video>`, File or Blob) every `window` seconds with `describe(clip)` (a
+ * `Description`). Resolves `{ cues: [{ start, end, text, confidence, outOfDomain }], vtt }`, each
+ * cue's text what to say aloud; `onCue(cue, i, count)` reports each one.
  */
 export async function describeTimeline(describe, source, { window = 2, frames = 20, size = 64, channels = 1, onCue, signal } = {}) {
   if (!(typeof window === 'number' && window >= 0.1 && window <= 600)) {
@@ -23,7 +24,8 @@ export async function describeTimeline(describe, source, { window = 2, frames = 
       const start = i * step;
       const end = i === count - 1 ? opened.duration : (i + 1) * step;
       const { clip } = await sampleVideo(opened, frames, size, start, end, channels);
-      const cue = { start, end, text: await describe(clip, signal) };
+      const said = await describe(clip, signal);
+      const cue = { start, end, text: said.spoken, confidence: said.confidence, outOfDomain: said.outOfDomain };
       cues.push(cue);
       try { onCue?.(cue, i, count); } catch { /* a throwing listener does not stop the work */ }
     }

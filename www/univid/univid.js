@@ -158,15 +158,17 @@ export class UniVid {
     return this.#call('classify', [this.#pixels(clip)]);
   }
 
-  /** A caption in the model's grammar. */
+  /** `{ text, confidence, outOfDomain, spoken }`: a caption in the model's grammar ("no digits"
+   * for an empty clip), how sure the model is, and whether the clip looks like moving digits. */
   async describe(clip) {
     return this.#call('describe', [this.#pixels(clip)]);
   }
 
   /**
    * Audio description of a longer video (`<video>`, File or Blob): a caption per `window` seconds
-   * (default 2) as cues and as WebVTT text for a `<track kind="descriptions">`.
-   * @returns {Promise<{ cues: { start: number, end: number, text: string }[], vtt: string }>}
+   * (default 2) as cues and as WebVTT text for a `<track kind="descriptions">`; a window out of
+   * domain says so instead of a caption.
+   * @returns {Promise<{ cues: { start: number, end: number, text: string, confidence: number, outOfDomain: boolean }[], vtt: string }>}
    */
   async describeTimeline(video, { window, frames = this.frames, onCue, signal } = {}) {
     return describeTimeline((clip) => this.describe(clip), video, { window, frames, size: this.size, channels: this.channels, onCue, signal });

@@ -98,6 +98,10 @@ enum Command {
         /// Clips in the retrieval gallery (each embedded once; queries are the distinct captions).
         #[arg(long, default_value_t = 1000)]
         n_retrieve: u64,
+        /// Clips of each kind that is not moving digits (noise, camera pans, …), for the
+        /// out-of-domain flag; blank clips of several sizes come with them.
+        #[arg(long, default_value_t = 100)]
+        n_domain: u64,
         #[arg(long, default_value_t = 10)]
         steps: usize,
         #[arg(long, default_value_t = 0)]
@@ -252,7 +256,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             match window {
                 None => {
                     let clip = clip.resized(config.frames, config.size, config.size)?;
-                    println!("{}", pollster::block_on(univid.describe(&clip, DecodeOptions::default()))?);
+                    let said = pollster::block_on(univid.describe(&clip, DecodeOptions::default()))?;
+                    println!("{}", said.text);
+                    match said.out_of_domain {
+                        false => println!("confidence {:.2}", said.confidence),
+                        true => println!("confidence {:.2}, out of domain: {}", said.confidence, univid::pipelines::NOT_MOVING_DIGITS),
+                    }
                 }
                 Some(n) => print!("{}", webvtt(&pollster::block_on(univid.describe_windows(&clip, n, fps))?)),
             }
@@ -318,7 +327,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 std::fs::write(out, text)?;
             }
         }
-        Command::Eval { model, n, n_generate, n_retrieve, steps, seed, classifier, out } => {
+        Command::Eval { model, n, n_generate, n_retrieve, n_domain, steps, seed, classifier, out } => {
             let (_, univid, meta) = load_model_dir(&model)?;
             let judge = Judge::load(&std::fs::read(classifier)?, &Device::flex())?;
             let digits = Digits::locate()?;
@@ -329,12 +338,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let steps_trained = meta.get("step").or_else(|| meta["training"].get("step")).cloned();
             let report = serde_json::json!({
                 "model": model, "trained_steps": steps_trained, "split": "test", "seed": seed,
-                "command": format!("univid eval --model {} --n {n} --n-generate {n_generate} --n-retrieve {n_retrieve} --steps {steps} --seed {seed}", model.display()),
+                "command": format!("univid eval --model {} --n {n} --n-generate {n_generate} --n-retrieve {n_retrieve} --n-domain {n_domain} --steps {steps} --seed {seed}", model.display()),
                 "understanding": pollster::block_on(univid::tools::eval::understanding(&univid, &standard, n, seed))?,
                 "continuation_10_to_10": pollster::block_on(univid::tools::eval::continuation(&univid, &judge, &benchmark, n_generate, seed, steps))?,
                 "text_to_video": pollster::block_on(univid::tools::eval::text_to_video(&univid, &judge, &standard, n_generate, seed, steps))?,
                 "text_to_video_one_digit": pollster::block_on(univid::tools::eval::text_to_video(&univid, &judge, &one_digit, n_generate, seed, steps))?,
                 "retrieval": pollster::block_on(univid::tools::eval::retrieval(&univid, &standard, n_retrieve, seed))?,
+                "domain": pollster::block_on(univid::tools::eval::domain(&univid, n_domain, seed))?,
             });
             let text = serde_json::to_string_pretty(&report)?;
             println!("{text}");

@@ -97,6 +97,13 @@ impl Clip {
         Self::with_channels(end - start, self.height, self.width, self.channels, self.pixels[start * len..end * len].to_vec())
     }
 
+    /// The same frames in reverse order.
+    pub fn reversed(&self) -> Self {
+        let len = self.frame_len();
+        let pixels = self.pixels.chunks(len).rev().flatten().copied().collect();
+        Self { frames: self.frames, height: self.height, width: self.width, channels: self.channels, pixels }
+    }
+
     /// Resamples every frame to `height × width` by area averaging (downscale) or nearest pixel
     /// (upscale), and the frame count by nearest index: how real videos become model input.
     pub fn resized(&self, frames: usize, height: usize, width: usize) -> Result<Self> {

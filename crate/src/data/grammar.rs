@@ -24,7 +24,13 @@ impl Grammar {
     pub fn next_words(self, said: &[&str]) -> Vec<&'static str> {
         let mut next = Vec::new();
         match self {
-            Grammar::Caption => caption_next(said, None, 0, false, &mut next),
+            Grammar::Caption => match said {
+                [] => next.extend(["no", "digit"]),
+                ["no"] => next.push("digits"),
+                ["no", "digits"] => next.push(END),
+                ["no", ..] => {}
+                _ => caption_next(said, None, 0, false, &mut next),
+            },
             Grammar::Answer(kind) => {
                 for answer in answers(kind) {
                     let words: Vec<&'static str> = answer.split(' ').map(vocabulary_word).collect();
@@ -80,7 +86,7 @@ fn vocabulary_word(word: &str) -> &'static str {
 
 const DIGIT_WORDS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
-/// Caption grammar (`caption` in language.rs): clauses `digit D moves M`, digits ascending, joined
+/// Caption grammar (`caption` in language.rs; "no digits" is matched in `next_words`): clauses `digit D moves M`, digits ascending, joined
 /// as `c1` / `c1 while c2` / `c1 , c2 while c3`, at most [`MAX_DIGITS`] of them. Walks `rest`
 /// from the start of a clause; `last` is the previous clause's digit, `clauses` how many came
 /// before, `closed` whether `while` has been said (the clause after it is the last).
@@ -170,7 +176,7 @@ fn digit_word(word: &str) -> Option<u8> {
 }
 
 /// The answer a caption's (digit, motion) pairs give to `question`, as `question_answer` would
-/// write it; `None` for questions a caption cannot answer (where a digit starts or ends).
+/// write it; `None` for questions a caption cannot answer (where a named digit starts or ends).
 pub fn answer_from_caption(question: &Question, caption: &[(u8, Motion)]) -> Option<String> {
     let digits = |keep: &dyn Fn(&(u8, Motion)) -> bool| -> Vec<String> {
         let mut found: Vec<u8> = caption.iter().filter(|c| keep(c)).map(|(d, _)| *d).collect();
@@ -184,7 +190,11 @@ pub fn answer_from_caption(question: &Question, caption: &[(u8, Motion)]) -> Opt
         QuestionKind::WhichWay => motion_of(question.digit).map_or("none", Motion::phrase).to_string(),
         QuestionKind::WhichDigitMoves => list(&digits(&|(_, m)| Some(*m) == question.motion)),
         QuestionKind::IsThere => (if motion_of(question.digit).is_some() { "yes" } else { "no" }).to_string(),
-        QuestionKind::WhereEnd | QuestionKind::WhereStart => return None,
+        // Where a named digit is needs the clip; a digit the caption does not name is nowhere.
+        QuestionKind::WhereEnd | QuestionKind::WhereStart => match motion_of(question.digit) {
+            Some(_) => return None,
+            None => "none".to_string(),
+        },
     })
 }
 
@@ -231,18 +241,20 @@ mod tests {
             assert!(Tokenizer.encode(&text).unwrap().len() + 2 <= crate::data::MAX_TEXT_TOKENS);
             lengths.insert(parsed.len());
         }
-        assert_eq!(lengths, (1..=MAX_DIGITS).collect(), "one to three digits are all reachable");
+        assert_eq!(lengths, (0..=MAX_DIGITS).collect(), "no digits and one to three digits are all reachable");
     }
 
     #[test]
     fn what_the_grammar_refuses() {
         for text in ["digit 3 moves", "digit 3 moves up digit", "digit 7 moves up while digit 3 moves left",
             "digit 1 moves up , digit 2 moves left", "digit 1 moves up while digit 2 moves up while digit 3 moves up",
-            "digit 3 moves up and", "digit 9 moves up while digit 9 moves left"] {
+            "digit 3 moves up and", "digit 9 moves up while digit 9 moves left", "no", "no digits while digit 3 moves up",
+            "digit 3 moves up while no digits"] {
             assert!(!Grammar::Caption.accepts(text), "{text}");
         }
         assert_eq!(Grammar::Caption.next_words(&["digit", "9", "moves", "up"]), vec![END, "and"]);
         assert!(Grammar::Caption.next_words(&["moves"]).is_empty());
+        assert!(Grammar::Caption.accepts(crate::data::NO_DIGITS));
     }
 
     #[test]
@@ -279,6 +291,13 @@ mod tests {
                 }
             }
         }
+        // "no digits": every question has its "nothing there" answer.
+        let nothing: Vec<String> = ["which digits are there ?", "how many digits are there ?", "which way does digit 3 move ?",
+            "which digit moves up ?", "where does digit 3 end up ?", "where does digit 3 start ?", "is there a digit 3 ?"]
+            .iter()
+            .map(|q| answer_from_caption(&parse_question(q).unwrap(), &parse_caption(crate::data::NO_DIGITS).unwrap()).unwrap())
+            .collect();
+        assert_eq!(nothing, ["none", "none", "none", "none", "none", "none", "no"]);
         assert_eq!(parse_question("Which digits are there?").unwrap().kind, QuestionKind::WhichDigits);
         for text in ["why ?", "which digit moves sideways ?", "is there a digit 12 ?", "which digits are there there ?"] {
             assert!(matches!(parse_question(text), Err(DataError::UnknownQuestion(_))), "{text}");

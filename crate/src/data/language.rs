@@ -4,7 +4,8 @@
 //! Caption grammar, digits in ascending order:
 //! `digit D moves M` joined by `while` (two digits) or `, … while …` (three), where M is one of
 //! `right`, `up and to the right`, `up`, `up and to the left`, `left`, `down and to the left`,
-//! `down`, `down and to the right` — the digit's initial direction (it bounces afterwards).
+//! `down`, `down and to the right` — the digit's initial direction (it bounces afterwards); and
+//! [`NO_DIGITS`] for a clip that shows none.
 
 use super::error::{DataError, Result};
 use super::world::{Motion, Place, Truth};
@@ -86,8 +87,14 @@ pub(super) fn list(items: &[String]) -> String {
     }
 }
 
+/// The caption of a clip with no digit in it.
+pub const NO_DIGITS: &str = "no digits";
+
 /// The caption of a clip: every digit with its initial direction, digits in ascending order.
 pub fn caption(truth: &Truth) -> String {
+    if truth.digits.is_empty() {
+        return NO_DIGITS.into();
+    }
     let parts: Vec<String> = truth
         .digits
         .iter()
@@ -104,6 +111,9 @@ pub fn parse_caption(text: &str) -> Result<Vec<(u8, Motion)>> {
     let words: Vec<&str> = Tokenizer::split(text);
     if words.is_empty() {
         return Err(DataError::EmptyText);
+    }
+    if words == NO_DIGITS.split(' ').collect::<Vec<_>>() {
+        return Ok(Vec::new());
     }
     let mut out = Vec::new();
     let mut rest = words.as_slice();

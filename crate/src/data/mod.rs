@@ -19,7 +19,7 @@ pub use error::{DataError, Result};
 pub use grammar::{answer_from_caption, parse_question, Grammar, Question, END as END_OF_SENTENCE};
 pub use language::{
     parse_caption, EOS as EOS_TOKEN,
-    caption, question_answer, QuestionKind, Token, Tokenizer, MAX_TEXT_TOKENS,
+    caption, question_answer, QuestionKind, Token, Tokenizer, MAX_TEXT_TOKENS, NO_DIGITS,
 };
 pub use records::{write_record, RecordLayout};
 pub use vtt::{webvtt, Cue};

@@ -5,6 +5,10 @@ use super::error::{ModelError, Result};
 use super::slots::ops::SIDE;
 use super::slots::text::{COND, GLYPH_WIDTH, PATH_HIDDEN};
 use super::slots::{DYNAMICS_HIDDEN, KEY, REACH, SLOT_LAYERS};
+
+/// The locate head's outputs per video token: a digit's centre here? · which digit (10) · its
+/// velocity (2, kept from training: the twin's head has it).
+pub const LOCATE_OUTPUTS: usize = 13;
 use serde::{Deserialize, Serialize};
 
 /// Tasks; each token's FFN gate row is `task * 2 + modality`.
@@ -88,6 +92,11 @@ pub struct ModelConfig {
     /// 0 = a checkpoint without one, which cannot continue clips.
     #[serde(default)]
     pub slots: usize,
+    /// The locate head (`UniVid::locate_logits`): which grid cell holds a digit's centre at a time
+    /// slot's first frame, and which digit; answers where a digit starts and ends up. A checkpoint
+    /// without it (false) has those answers decoded by the language head.
+    #[serde(default)]
+    pub locate: bool,
 }
 
 /// The video head's target, as a checkpoint states it. The clean sample lies on the
@@ -125,6 +134,7 @@ impl ModelConfig {
             prediction: Prediction::Sample,
             cell_channels: 64,
             slots: 2,
+            locate: true,
         }
     }
 
@@ -293,6 +303,9 @@ impl ModelConfig {
             ("decoder.out.weight".into(), vec![ch, k / 4 + 2 * ch, 3, 3]),
             ("decoder.out.bias".into(), vec![ch]),
         ]);
+        if self.locate {
+            shapes.extend([("locate.weight".into(), vec![LOCATE_OUTPUTS, d]), ("locate.bias".into(), vec![LOCATE_OUTPUTS])]);
+        }
         if self.slots > 0 {
             shapes.extend(self.slot_shapes(c));
         }

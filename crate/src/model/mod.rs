@@ -62,7 +62,7 @@ mod univid;
 mod video;
 mod weights;
 
-pub use config::{gate_row, Modality, GATE_ROLES, ModelConfig, Prediction, Task, TASKS};
+pub use config::{gate_row, Modality, GATE_ROLES, ModelConfig, Prediction, Task, LOCATE_OUTPUTS, TASKS};
 pub use error::{ModelError, Result};
 pub use readback::read;
 pub use probe::{probe_clip, probe_difference, run_probe, Probe, PROBE_SEED};

@@ -40,6 +40,8 @@ pub struct UniVid {
     retrieve_text: Linear,
     /// Log inverse temperature of retrieval scores, `[1]`.
     retrieve_scale: Tensor<1>,
+    /// Which grid cell holds a digit's centre, and which digit (`config.locate`).
+    locate: Option<Linear>,
     /// `None` until the `generate` weight group is attached (progressive loading).
     decoder: Option<VideoDecoder>,
     /// Continuation's head; loaded with the `generate` group when the config has slots.
@@ -90,6 +92,7 @@ impl UniVid {
             retrieve_video: Linear::load(weights, "retrieve_video", device)?,
             retrieve_text: Linear::load(weights, "retrieve_text", device)?,
             retrieve_scale: weights.tensor1("retrieve_scale", device)?,
+            locate: config.locate.then(|| Linear::load(weights, "locate", device)).transpose()?,
             decoder: None,
             slots: None,
             text_slots: None,
@@ -175,6 +178,13 @@ impl UniVid {
     /// Final states of a `[retrieve + text]` segment `[1, n, D]` → retrieval vector `[1, E]`.
     pub fn text_embedding(&self, h: Tensor<3>) -> Tensor<2> {
         unit(self.retrieve_text.forward(h.mean_dim(1).squeeze_dim::<2>(1)))
+    }
+
+    /// Final video states of one time slot's tokens `[1, cells, D]` → the locate head's
+    /// `[cells, LOCATE_OUTPUTS]`; `None` for a checkpoint without the head.
+    pub fn locate_logits(&self, h: Tensor<3>) -> Option<Tensor<2>> {
+        let [_, cells, d] = h.dims();
+        Some(self.locate.as_ref()?.forward(h.reshape([cells, d])))
     }
 
     /// The learned inverse temperature that turns cosine similarities into retrieval logits.

@@ -111,11 +111,12 @@ pub fn read_model(path: &std::path::Path) -> Result<(ModelConfig, Weights, serde
     let text = std::fs::read_to_string(&config_path).map_err(io_error(&config_path))?;
     let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad_config(e.to_string()))?;
     let config: ModelConfig = serde_json::from_value(meta["model"].clone()).map_err(|e| bad_config(format!("model: {e}")))?;
-    // The slot heads, trained on the frozen trunk, ship beside it in their own files.
+    // The heads added after the trunk was trained ship beside it in their own files.
     let mut files = vec![std::fs::read(&file).map_err(io_error(&file))?];
-    for head in ["slots.safetensors", "text-slots.safetensors"] {
+    let heads = [("locate.safetensors", config.locate), ("slots.safetensors", config.slots > 0), ("text-slots.safetensors", config.slots > 0)];
+    for (head, wanted) in heads {
         let path = dir.join(head);
-        if config.slots > 0 && path.exists() {
+        if wanted && path.exists() {
             files.push(std::fs::read(&path).map_err(io_error(&path))?);
         }
     }

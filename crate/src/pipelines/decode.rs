@@ -39,8 +39,11 @@ pub enum AnswerSource {
 
 impl UniVid {
     /// Autoregressive decoding after `prefix` (a question, or nothing), until `<eos>`: the new
-    /// words' ids, each picked among the words `grammar` allows next.
-    pub(super) async fn decode(&self, clip: &Clip, caption: Option<&[u16]>, task: Task, prefix: &[u16], grammar: Grammar, options: DecodeOptions) -> Result<Vec<u16>> {
+    /// words' ids, each picked among the words `grammar` allows next, and the natural log of the
+    /// probability the model gives that sentence among the grammar's (each word's softmax over the
+    /// allowed words, `<eos>` included).
+    pub(super) async fn decode(&self, clip: &Clip, caption: Option<&[u16]>, task: Task, prefix: &[u16], grammar: Grammar, options: DecodeOptions) -> Result<(Vec<u16>, f32)> {
+        let mut log_probability = 0.0;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.seed);
         let (mut h, mut cache) = self.understand_prefix(clip, caption, task, prefix);
         let mut text = prefix.to_vec();
@@ -55,6 +58,7 @@ impl UniVid {
             }
             keep_only(&mut logits, &allowed);
             let next = pick(&logits, options.temperature, &mut rng);
+            log_probability += log_softmax_at(&logits, next as usize);
             if next == EOS_TOKEN {
                 break;
             }
@@ -68,7 +72,7 @@ impl UniVid {
                 (h, cache) = (h_new, c);
             }
         }
-        Ok(text.split_off(prefix.len()))
+        Ok((text.split_off(prefix.len()), log_probability))
     }
 
 }
@@ -97,6 +101,12 @@ fn keep_only(logits: &mut [f32], allowed: &[&str]) {
             *logit = f32::NEG_INFINITY;
         }
     }
+}
+
+/// `ln softmax(logits)[at]`, stable (ruled-out words are −∞ and add nothing).
+fn log_softmax_at(logits: &[f32], at: usize) -> f32 {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    logits[at] - max - logits.iter().map(|v| (v - max).exp()).sum::<f32>().ln()
 }
 
 fn pick(logits: &[f32], temperature: f32, rng: &mut impl Rng) -> u16 {

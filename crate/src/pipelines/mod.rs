@@ -8,12 +8,16 @@
 //! here knows about browsers.
 
 mod decode;
+mod domain;
+mod places;
 mod sampler;
 
 pub use decode::{AnswerSource, DecodeOptions};
+pub use domain::{Appearance, Description, NOT_MOVING_DIGITS};
+pub use places::End;
 pub use sampler::{no_progress, GenerateOptions, OnStep, Progress, StepHandler, MAX_GUIDANCE, MAX_STEPS, MIN_FLOW_TIME};
 
-use crate::data::{answer_from_caption, parse_caption, parse_question, Clip, Cue, Grammar, Motion, Tokenizer, EOS_TOKEN};
+use crate::data::{answer_from_caption, parse_caption, parse_question, Clip, Cue, Grammar, Motion, QuestionKind, Tokenizer, EOS_TOKEN, NO_DIGITS};
 use crate::model::{patchify, read, sequence, Cache, Layout, ModelError, Result, Task, UniVid};
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::Tensor;
@@ -84,10 +88,10 @@ impl UniVid {
         Ok(classification(presence, &motion))
     }
 
-    pub async fn describe(&self, clip: &Clip, options: DecodeOptions) -> Result<String> {
-        let clip = self.model_input(clip, self.config.frames)?;
-        let words = self.decode(&clip, None, Task::Describe, &[], Grammar::Caption, options).await?;
-        Ok(Tokenizer.decode(&words))
+    /// The clip's caption, with how sure the model is of it and whether the clip looks like moving
+    /// digits at all; "no digits" for a clip with nothing in it (read off the pixels, not decoded).
+    pub async fn describe(&self, clip: &Clip, options: DecodeOptions) -> Result<Description> {
+        Ok(self.describe_and_ask(clip, &[], options).await?.0)
     }
 
     /// Describes the clip, then answers with that caption in view (the model was trained to read
@@ -99,32 +103,56 @@ impl UniVid {
 
     /// Describes the clip once and answers every question with that caption in view: the same
     /// caption and answers as [`describe`](Self::describe) and [`ask`](Self::ask) one by one.
-    pub async fn describe_and_ask(&self, clip: &Clip, questions: &[&str], options: DecodeOptions) -> Result<(String, Vec<String>)> {
+    pub async fn describe_and_ask(&self, clip: &Clip, questions: &[&str], options: DecodeOptions) -> Result<(Description, Vec<String>)> {
         let clip = self.model_input(clip, self.config.frames)?;
         let questions = questions
             .iter()
             .map(|q| Ok((question_tokens(q, self.config.text_len)?, parse_question(q)?)))
             .collect::<Result<Vec<_>>>()?;
-        let mut caption = self.decode(&clip, None, Task::Describe, &[], Grammar::Caption, options).await?;
-        let said = Tokenizer.decode(&caption);
-        let pairs = parse_caption(&said).ok(); // always parses: the decode kept to the grammar
+        let look = Appearance::of(&clip);
+        let (description, caption) = if look.is_empty() {
+            let description = Description { text: NO_DIGITS.into(), confidence: 1.0, out_of_domain: look.is_unfamiliar(None) };
+            (description, Tokenizer.encode(NO_DIGITS)?)
+        } else {
+            let (caption, log_probability) = self.decode(&clip, None, Task::Describe, &[], Grammar::Caption, options).await?;
+            let confidence = log_probability.exp();
+            let description = Description { text: Tokenizer.decode(&caption), confidence, out_of_domain: look.is_unfamiliar(Some(confidence)) };
+            (description, caption)
+        };
+        let pairs = parse_caption(&description.text).ok(); // always parses: the decode kept to the grammar
+        let mut caption = caption;
         caption.push(EOS_TOKEN); // as in training, where the caption segment ends with <eos>
         let mut answers = Vec::with_capacity(questions.len());
         for (words, question) in &questions {
             let from_caption = match (options.answers, &pairs) {
-                (AnswerSource::Caption, Some(pairs)) => answer_from_caption(question, pairs),
+                (AnswerSource::Caption, Some(pairs)) => match answer_from_caption(question, pairs) {
+                    Some(answer) => Some(answer),
+                    None => self.place_answer(&clip, question).await?,
+                },
                 _ => None,
             };
             let answer = match from_caption {
                 Some(answer) => answer,
                 None => {
                     let grammar = Grammar::Answer(question.kind);
-                    Tokenizer.decode(&self.decode(&clip, Some(&caption), Task::Ask, words, grammar, options).await?)
+                    Tokenizer.decode(&self.decode(&clip, Some(&caption), Task::Ask, words, grammar, options).await?.0)
                 }
             };
             answers.push(answer);
         }
-        Ok((said, answers))
+        Ok((description, answers))
+    }
+
+    /// "Where does digit D start / end up ?" for a digit the caption names, from the locate head;
+    /// `None` for other questions or a checkpoint without the head.
+    async fn place_answer(&self, clip: &Clip, question: &crate::data::Question) -> Result<Option<String>> {
+        let end = match question.kind {
+            QuestionKind::WhereStart => End::Start,
+            QuestionKind::WhereEnd => End::Finish,
+            _ => return Ok(None),
+        };
+        let Some(digit) = question.digit else { return Ok(None) };
+        Ok(self.digit_place(clip, digit, end).await?.map(|place| place.phrase().to_string()))
     }
 
     /// The clip's retrieval vector (unit length, `embed_dim` values): the mean of its encoded
@@ -148,8 +176,8 @@ impl UniVid {
         for start in (0..clip.frames).step_by(window) {
             let count = window.min(clip.frames - start);
             let part = clip.slice(start, start + count)?.resized(frames, side, side)?;
-            let text = self.describe(&part, DecodeOptions::default()).await?;
-            cues.push(Cue { start: start as f64 / fps, end: (start + count) as f64 / fps, text });
+            let said = self.describe(&part, DecodeOptions::default()).await?;
+            cues.push(Cue { start: start as f64 / fps, end: (start + count) as f64 / fps, text: said.spoken() });
         }
         Ok(cues)
     }

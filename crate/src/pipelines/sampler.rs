@@ -77,7 +77,11 @@ impl UniVid {
         }
         self.check_can_generate()?;
         let words = Tokenizer.encode(prompt)?;
-        parse_caption(&prompt.to_lowercase())?;
+        if parse_caption(&prompt.to_lowercase())?.is_empty() {
+            // "no digits": the world's empty clip, nothing to sample.
+            let c = &self.config;
+            return Ok(Clip::blank(c.frames, c.size, c.size, c.channels));
+        }
         if self.text_slot_head().is_some() {
             return self.generate_by_slots(&words, options, on_step).await;
         }

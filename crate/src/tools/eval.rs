@@ -2,11 +2,12 @@
 //! in training). Every figure in the model card comes from here.
 
 pub mod frame_quality;
+pub mod unfamiliar;
 
-use crate::data::{caption, question_answer, Clip, Motion, QuestionKind, Split, Tokenizer, Truth, World};
+use crate::data::{caption, question_answer, Clip, Motion, QuestionKind, Split, Tokenizer, Truth, World, NO_DIGITS};
 use crate::tools::judge::{frechet_distance, Judge, Tally};
 use crate::model::{Result, UniVid};
-use crate::pipelines::{no_progress, rank_by_similarity, AnswerSource, DecodeOptions, GenerateOptions, Progress};
+use crate::pipelines::{no_progress, rank_by_similarity, AnswerSource, Appearance, DecodeOptions, Description, GenerateOptions, Progress};
 use rand::SeedableRng;
 use serde_json::{json, Value};
 use std::ops::ControlFlow;
@@ -17,6 +18,7 @@ pub async fn understanding(model: &UniVid, world: &World, n: u64, seed: u64) -> 
     let (mut set_ok, mut motion_ok, mut motions, mut caption_ok, mut tokens_ok, mut tokens) = (0, 0, 0, 0, 0, 0);
     let mut qa = vec![(0u32, 0u32); QuestionKind::ALL.len()];
     let mut qa_model = qa.clone();
+    let mut described: Vec<(Description, bool, Appearance)> = Vec::new();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xE7A1);
     for index in 0..n {
         let (clip, truth) = world.clip(Split::Test, seed, index);
@@ -38,6 +40,8 @@ pub async fn understanding(model: &UniVid, world: &World, n: u64, seed: u64) -> 
         let questions: Vec<&str> = asked.iter().map(|(_, q, _)| q.as_str()).collect();
         let (said, replies) = model.describe_and_ask(&clip, &questions, DecodeOptions::default()).await?;
         let expected = caption(&truth);
+        described.push((said.clone(), said.text == expected, Appearance::of(&clip)));
+        let said = said.text;
         caption_ok += (said == expected) as u32;
         let (a, b) = (Tokenizer.encode(&said).unwrap_or_default(), Tokenizer.encode(&expected)?);
         tokens += b.len().max(a.len()) as u32;
@@ -69,7 +73,85 @@ pub async fn understanding(model: &UniVid, world: &World, n: u64, seed: u64) -> 
         "qa_accuracy": rate(qa_total.0, qa_total.1),
         "qa_accuracy_per_type": per_type(&qa),
         "qa_model_only": { "accuracy": rate(model_total.0, model_total.1), "per_type": per_type(&qa_model) },
+        "caption_confidence": calibration(&described),
+        "flagged_out_of_domain": described.iter().filter(|(d, _, _)| d.out_of_domain).count() as f64 / n.max(1) as f64,
+        "said_no_digits": described.iter().filter(|(d, _, _)| d.text == NO_DIGITS).count() as f64 / n.max(1) as f64,
+        "appearance": appearance_summary(described.iter().map(|(d, _, a)| (d, a))),
     }))
+}
+
+/// How well the caption's confidence predicts that it is exactly right: the mean confidence and
+/// the rate of exact captions in ten confidence bins, and the expected calibration error (the
+/// bins' |confidence − accuracy| weighted by their share of clips).
+fn calibration(described: &[(Description, bool, Appearance)]) -> Value {
+    let mut bins = vec![(0u32, 0f64, 0u32); 10];
+    for (d, exact, _) in described {
+        let bin = &mut bins[((d.confidence * 10.0) as usize).min(9)];
+        bin.0 += 1;
+        bin.1 += d.confidence as f64;
+        bin.2 += *exact as u32;
+    }
+    let n = described.len().max(1) as f64;
+    let ece: f64 = bins.iter().filter(|b| b.0 > 0).map(|b| (b.1 / b.0 as f64 - b.2 as f64 / b.0 as f64).abs() * b.0 as f64 / n).sum();
+    let rows: Vec<Value> = bins
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.0 > 0)
+        .map(|(i, b)| json!({ "bin": format!("{:.1}–{:.1}", i as f64 / 10.0, (i + 1) as f64 / 10.0), "clips": b.0,
+                               "mean_confidence": b.1 / b.0 as f64, "exact": b.2 as f64 / b.0 as f64 }))
+        .collect();
+    json!({ "expected_calibration_error": ece, "bins": rows })
+}
+
+/// Quantiles of each statistic the out-of-domain decision reads, so its thresholds can be checked
+/// against real clips and the unfamiliar kinds side by side.
+fn appearance_summary<'a>(items: impl Iterator<Item = (&'a Description, &'a Appearance)>) -> Value {
+    let items: Vec<_> = items.collect();
+    let quantiles = |mut v: Vec<f64>| -> Value {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
+        json!({ "min": at(0.0), "p1": at(0.01), "p5": at(0.05), "median": at(0.5), "p95": at(0.95), "p99": at(0.99), "max": at(1.0) })
+    };
+    json!({
+        "marks": quantiles(items.iter().map(|(_, a)| a.marks as f64).collect()),
+        "background": quantiles(items.iter().map(|(_, a)| a.background as f64).collect()),
+        "dark": quantiles(items.iter().map(|(_, a)| a.dark as f64).collect()),
+        "midtones": quantiles(items.iter().map(|(_, a)| a.midtones as f64).collect()),
+        "pieces": quantiles(items.iter().map(|(_, a)| a.pieces as f64).collect()),
+        "confidence": quantiles(items.iter().map(|(d, _)| d.confidence as f64).collect()),
+    })
+}
+
+/// Clips that are not moving digits (`unfamiliar`), `n` of each kind, and blank clips of several
+/// sizes and greys: how often each is flagged out of domain or said to hold no digits.
+pub async fn domain(model: &UniVid, n: u64, seed: u64) -> Result<Value> {
+    let (frames, side) = (model.config.frames, model.config.size);
+    let mut report = serde_json::Map::new();
+    for kind in unfamiliar::Kind::ALL {
+        let mut described = Vec::new();
+        for index in 0..n {
+            let clip = unfamiliar::clip(kind, seed, index, frames, side);
+            let said = model.describe(&clip, DecodeOptions::default()).await?;
+            described.push((said, Appearance::of(&clip)));
+        }
+        let share = |keep: &dyn Fn(&Description) -> bool| described.iter().filter(|(d, _)| keep(d)).count() as f64 / n.max(1) as f64;
+        report.insert(json!(kind).as_str().unwrap_or_default().to_string(), json!({
+            "clips": n,
+            "flagged_out_of_domain": share(&|d| d.out_of_domain),
+            "said_no_digits": share(&|d| d.text == NO_DIGITS),
+            "appearance": appearance_summary(described.iter().map(|(d, a)| (d, a))),
+        }));
+    }
+    let mut blank_ok = (0, 0);
+    for (frames_in, h, w) in [(1, 3, 3), (20, 64, 64), (7, 64, 640), (2, 1080, 1920)] {
+        for grey in [0u8, 128, 255] {
+            let clip = Clip::new(frames_in, h, w, vec![grey; frames_in * h * w])?.resized(frames, side, side)?;
+            blank_ok.0 += (model.describe(&clip, DecodeOptions::default()).await?.text == NO_DIGITS) as u32;
+            blank_ok.1 += 1;
+        }
+    }
+    report.insert("blank".into(), json!({ "clips": blank_ok.1, "said_no_digits": blank_ok.0 as f64 / blank_ok.1 as f64 }));
+    Ok(Value::Object(report))
 }
 
 /// OpenSTL's per-frame figures, averaged over the predicted frames: squared and absolute error
