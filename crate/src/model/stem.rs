@@ -13,7 +13,7 @@ use super::weights::Weights;
 use super::layers::gelu;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 /// PyTorch's `nn.Conv2d` (weight `[out, in, kh, kw]`, same layout in burn).
 #[derive(Clone, Debug)]
@@ -79,16 +79,6 @@ impl VideoStem {
             f3 = f3.clone() + gelu(conv.forward(f3));
         }
         [f1, f2, f3]
-    }
-
-    /// # Shapes
-    /// `frames`: `[T·C·H·W]` values in [-1, 1] (frame-major, channel, row, column) → `[N, D]` in
-    /// token order t, h, w.
-    pub fn forward(&self, frames: &[f32], config: &ModelConfig, device: &Device) -> Tensor<2> {
-        let (t, c, s) = (config.frames, config.channels, config.size);
-        let x = Tensor::<4>::from_data(TensorData::new(frames.to_vec(), [t, c, s, s]), device);
-        let [_, _, x] = self.levels(x);
-        self.tokens(x, config)
     }
 
     /// The tubelet projection of the last level `[T, c, H/8, W/8]` → `[N, D]` in token order t, h, w.

@@ -103,11 +103,19 @@ impl UniVid {
 
     /// Video tokens: patches `[N·P]` (noised where t > 0) with one flow time per token → `[1, N, D]`.
     pub fn embed_video(&self, patches: &[f32], times: &[f32]) -> Tensor<3> {
-        let (n, p) = (self.config.video_tokens(), self.config.patch_dim());
-        let x = Tensor::<2>::from_data(TensorData::new(patches.to_vec(), [n, p]), &self.device);
-        let x = self.video_in.forward(x) + self.video_pos.clone() + self.time_embedding(times);
-        let x = x + self.stem.forward(&tokens_to_frames(patches, &self.config), &self.config, &self.device);
-        x.unsqueeze_dim(0)
+        let c = &self.config;
+        let frames = TensorData::new(tokens_to_frames(patches, c), [c.frames, c.channels, c.size, c.size]);
+        let [_, _, top] = self.stem.levels(Tensor::from_data(frames, &self.device));
+        self.embed_video_part(c, patches, times, top)
+    }
+
+    /// [`embed_video`](Self::embed_video) of a clip of `part.frames` frames (the model's first
+    /// positions), given the stem's last level of its frames.
+    fn embed_video_part(&self, part: &ModelConfig, patches: &[f32], times: &[f32], stem_top: Tensor<4>) -> Tensor<3> {
+        let n = part.video_tokens();
+        let x = Tensor::<2>::from_data(TensorData::new(patches.to_vec(), [n, part.patch_dim()]), &self.device);
+        let x = self.video_in.forward(x) + self.video_pos.clone().narrow(0, 0, n) + self.time_embedding(times);
+        (x + self.stem.tokens(stem_top, part)).unsqueeze_dim(0)
     }
 
     /// Flow times → `[len(times), D]`.
@@ -240,10 +248,8 @@ impl UniVid {
         let values = clip_to_frames(context, &part);
         let frames = Tensor::<4>::from_data(TensorData::new(values.clone(), [part.frames, 1, part.size, part.size]), &self.device);
         let levels = self.stem.levels(frames);
-        let x = Tensor::<2>::from_data(TensorData::new(patches, [n, part.patch_dim()]), &self.device);
-        let x = self.video_in.forward(x) + self.video_pos.clone().narrow(0, 0, n) + self.time_embedding(&vec![0.0; n]);
-        let x = x + self.stem.tokens(levels[2].clone(), &part);
-        let (h, _) = self.trunk(x.unsqueeze_dim(0), &sequence::video_only(n), None);
+        let x = self.embed_video_part(&part, &patches, &vec![0.0; n], levels[2].clone());
+        let (h, _) = self.trunk(x, &sequence::video_only(n), None);
         head.future(h, levels, &values, part.size, frames_out).await
     }
 

@@ -156,13 +156,8 @@ impl UniVid {
         let future = self.slot_future(&context, c.frames - frames_in).await?;
         let expected = future.expected();
         let whole = |values: &[f32]| {
-            let mut out = Clip::blank(c.frames, c.size, c.size, 1);
-            let cut = frames_in * context.frame_len();
-            out.pixels[..cut].copy_from_slice(&context.pixels[..cut]);
-            for (pixel, v) in out.pixels[cut..].iter_mut().zip(values) {
-                *pixel = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-            }
-            out
+            let future = unit_clip(values, c.frames - frames_in, c.size);
+            Clip::new(c.frames, c.size, c.size, [&context.pixels[..], &future.pixels[..]].concat()).expect("the context and its future fill the clip")
         };
         report(on_step, 0, 1, || whole(&expected)).await?;
         Ok(match options.steps {

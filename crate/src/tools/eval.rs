@@ -80,6 +80,31 @@ pub async fn understanding(model: &UniVid, world: &World, n: u64, seed: u64) -> 
     }))
 }
 
+/// `clip` drawn at `side × side` by bilinear interpolation (pixel centres aligned), as a video
+/// player or an editor enlarges a small clip.
+pub fn smoothly_enlarged(clip: &Clip, side: usize) -> Clip {
+    let (h, w) = (clip.height, clip.width);
+    let mut pixels = Vec::with_capacity(clip.frames * side * side);
+    for f in 0..clip.frames {
+        let frame = clip.frame(f);
+        let at = |y: usize, x: usize| frame[y * w + x] as f32;
+        for y in 0..side {
+            let sy = ((y as f32 + 0.5) * h as f32 / side as f32 - 0.5).clamp(0.0, (h - 1) as f32);
+            let (y0, fy) = (sy.floor() as usize, sy.fract());
+            let y1 = (y0 + 1).min(h - 1);
+            for x in 0..side {
+                let sx = ((x as f32 + 0.5) * w as f32 / side as f32 - 0.5).clamp(0.0, (w - 1) as f32);
+                let (x0, fx) = (sx.floor() as usize, sx.fract());
+                let x1 = (x0 + 1).min(w - 1);
+                let top = at(y0, x0) * (1.0 - fx) + at(y0, x1) * fx;
+                let bottom = at(y1, x0) * (1.0 - fx) + at(y1, x1) * fx;
+                pixels.push((top * (1.0 - fy) + bottom * fy).round() as u8);
+            }
+        }
+    }
+    Clip::new(clip.frames, side, side, pixels).expect("sizes match")
+}
+
 /// How well the caption's confidence predicts that it is exactly right: the mean confidence and
 /// the rate of exact captions in ten confidence bins, and the expected calibration error (the
 /// bins' |confidence − accuracy| weighted by their share of clips).
@@ -118,6 +143,7 @@ fn appearance_summary<'a>(items: impl Iterator<Item = (&'a Description, &'a Appe
         "dark": quantiles(items.iter().map(|(_, a)| a.dark as f64).collect()),
         "midtones": quantiles(items.iter().map(|(_, a)| a.midtones as f64).collect()),
         "pieces": quantiles(items.iter().map(|(_, a)| a.pieces as f64).collect()),
+        "dim": quantiles(items.iter().map(|(_, a)| a.dim as f64).collect()),
         "confidence": quantiles(items.iter().map(|(d, _)| d.confidence as f64).collect()),
     })
 }
@@ -139,6 +165,23 @@ pub async fn domain(model: &UniVid, n: u64, seed: u64) -> Result<Value> {
             "clips": n,
             "flagged_out_of_domain": share(&|d| d.out_of_domain),
             "said_no_digits": share(&|d| d.text == NO_DIGITS),
+            "appearance": appearance_summary(described.iter().map(|(d, a)| (d, a))),
+        }));
+    }
+    // Real test clips as a user's video of them would come: drawn larger with smoothing (bilinear),
+    // then resampled to the model's size as every input is.
+    let world = World::new(crate::data::WorldConfig::standard(), crate::data::Digits::locate()?)?;
+    for larger in [128, 200] {
+        let mut described = Vec::new();
+        for index in 0..n {
+            let (clip, _) = world.clip(Split::Test, seed, index);
+            let clip = smoothly_enlarged(&clip, larger).resized(frames, side, side)?;
+            described.push((model.describe(&clip, DecodeOptions::default()).await?, Appearance::of(&clip)));
+        }
+        let flagged = described.iter().filter(|(d, _)| d.out_of_domain).count() as f64 / n.max(1) as f64;
+        report.insert(format!("real-test-clips-from-{larger}px"), json!({
+            "clips": n,
+            "flagged_out_of_domain": flagged,
             "appearance": appearance_summary(described.iter().map(|(d, a)| (d, a))),
         }));
     }
