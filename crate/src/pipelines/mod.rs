@@ -110,7 +110,7 @@ impl UniVid {
             .map(|q| Ok((question_tokens(q, self.config.text_len)?, parse_question(q)?)))
             .collect::<Result<Vec<_>>>()?;
         let look = Appearance::of(&clip);
-        let (description, caption) = if look.is_empty() {
+        let (description, mut caption) = if look.is_empty() {
             let description = Description { text: NO_DIGITS.into(), confidence: 1.0, out_of_domain: look.is_unfamiliar(None) };
             (description, Tokenizer.encode(NO_DIGITS)?)
         } else {
@@ -120,7 +120,6 @@ impl UniVid {
             (description, caption)
         };
         let pairs = parse_caption(&description.text).ok(); // always parses: the decode kept to the grammar
-        let mut caption = caption;
         caption.push(EOS_TOKEN); // as in training, where the caption segment ends with <eos>
         let mut answers = Vec::with_capacity(questions.len());
         for (words, question) in &questions {
@@ -158,11 +157,16 @@ impl UniVid {
     /// The clip's retrieval vector (unit length, `embed_dim` values): the mean of its encoded
     /// video tokens, projected. Comparable by dot product with [`embed_query`](Self::embed_query).
     pub async fn embed_clip(&self, clip: &Clip) -> Result<Vec<f32>> {
+        read(self.video_embedding(self.video_states(clip)?)).await
+    }
+
+    /// The final states `[1, N, D]` of the clip's video tokens, read on their own (video sees only
+    /// video): what retrieval and the locate head read.
+    pub(crate) fn video_states(&self, clip: &Clip) -> Result<Tensor<3>> {
         let clip = self.model_input(clip, self.config.frames)?;
         let n = self.config.video_tokens();
         let video = self.embed_video(&patchify(&clip, &self.config), &vec![0.0; n]);
-        let (h, _) = self.trunk(video, &sequence::video_only(n), None);
-        read(self.video_embedding(h)).await
+        Ok(self.trunk(video, &sequence::video_only(n), None).0)
     }
 
     /// Audio description of a longer clip: a caption for every `window` frames (the last window

@@ -4,7 +4,7 @@
 //! same clips, is right 95 % of the time for both (`scripts/trainer/probes/where_probe.py`).
 
 use crate::data::{Clip, Place};
-use crate::model::{patchify, read, sequence, Result, UniVid, LOCATE_OUTPUTS};
+use crate::model::{read, Result, UniVid, LOCATE_OUTPUTS};
 
 /// Which end of the clip a place is asked about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,12 +17,8 @@ impl UniVid {
     /// The locate head's logits `[cells × LOCATE_OUTPUTS]` for the clip's first time slot, from the
     /// video-only pass (the states the head was trained on); `None` without a locate head.
     pub async fn locate_first_slot(&self, clip: &Clip) -> Result<Option<Vec<f32>>> {
-        let clip = self.model_input(clip, self.config.frames)?;
-        let n = self.config.video_tokens();
         let (_, gh, gw) = self.config.grid();
-        let video = self.embed_video(&patchify(&clip, &self.config), &vec![0.0; n]);
-        let (h, _) = self.trunk(video, &sequence::video_only(n), None);
-        match self.locate_logits(h.narrow(1, 0, gh * gw)) {
+        match self.locate_logits(self.video_states(clip)?.narrow(1, 0, gh * gw)) {
             Some(logits) => Ok(Some(read(logits).await?)),
             None => Ok(None),
         }

@@ -154,36 +154,17 @@ pub async fn domain(model: &UniVid, n: u64, seed: u64) -> Result<Value> {
     let (frames, side) = (model.config.frames, model.config.size);
     let mut report = serde_json::Map::new();
     for kind in unfamiliar::Kind::ALL {
-        let mut described = Vec::new();
-        for index in 0..n {
-            let clip = unfamiliar::clip(kind, seed, index, frames, side);
-            let said = model.describe(&clip, DecodeOptions::default()).await?;
-            described.push((said, Appearance::of(&clip)));
-        }
-        let share = |keep: &dyn Fn(&Description) -> bool| described.iter().filter(|(d, _)| keep(d)).count() as f64 / n.max(1) as f64;
-        report.insert(json!(kind).as_str().unwrap_or_default().to_string(), json!({
-            "clips": n,
-            "flagged_out_of_domain": share(&|d| d.out_of_domain),
-            "said_no_digits": share(&|d| d.text == NO_DIGITS),
-            "appearance": appearance_summary(described.iter().map(|(d, a)| (d, a))),
-        }));
+        let clips: Vec<Clip> = (0..n).map(|index| unfamiliar::clip(kind, seed, index, frames, side)).collect();
+        report.insert(json!(kind).as_str().unwrap_or_default().to_string(), described_report(model, &clips).await?);
     }
     // Real test clips as a user's video of them would come: drawn larger with smoothing (bilinear),
     // then resampled to the model's size as every input is.
     let world = World::new(crate::data::WorldConfig::standard(), crate::data::Digits::locate()?)?;
     for larger in [128, 200] {
-        let mut described = Vec::new();
-        for index in 0..n {
-            let (clip, _) = world.clip(Split::Test, seed, index);
-            let clip = smoothly_enlarged(&clip, larger).resized(frames, side, side)?;
-            described.push((model.describe(&clip, DecodeOptions::default()).await?, Appearance::of(&clip)));
-        }
-        let flagged = described.iter().filter(|(d, _)| d.out_of_domain).count() as f64 / n.max(1) as f64;
-        report.insert(format!("real-test-clips-from-{larger}px"), json!({
-            "clips": n,
-            "flagged_out_of_domain": flagged,
-            "appearance": appearance_summary(described.iter().map(|(d, a)| (d, a))),
-        }));
+        let clips = (0..n)
+            .map(|index| Ok(smoothly_enlarged(&world.clip(Split::Test, seed, index).0, larger).resized(frames, side, side)?))
+            .collect::<Result<Vec<Clip>>>()?;
+        report.insert(format!("real-test-clips-from-{larger}px"), described_report(model, &clips).await?);
     }
     let mut blank_ok = (0, 0);
     for (frames_in, h, w) in [(1, 3, 3), (20, 64, 64), (7, 64, 640), (2, 1080, 1920)] {
@@ -195,6 +176,22 @@ pub async fn domain(model: &UniVid, n: u64, seed: u64) -> Result<Value> {
     }
     report.insert("blank".into(), json!({ "clips": blank_ok.1, "said_no_digits": blank_ok.0 as f64 / blank_ok.1 as f64 }));
     Ok(Value::Object(report))
+}
+
+/// Each clip described: how many were flagged out of domain or said to hold no digits, and the
+/// quantiles of what the flag reads.
+async fn described_report(model: &UniVid, clips: &[Clip]) -> Result<Value> {
+    let mut described = Vec::with_capacity(clips.len());
+    for clip in clips {
+        described.push((model.describe(clip, DecodeOptions::default()).await?, Appearance::of(clip)));
+    }
+    let share = |keep: &dyn Fn(&Description) -> bool| described.iter().filter(|(d, _)| keep(d)).count() as f64 / clips.len().max(1) as f64;
+    Ok(json!({
+        "clips": clips.len(),
+        "flagged_out_of_domain": share(&|d| d.out_of_domain),
+        "said_no_digits": share(&|d| d.text == NO_DIGITS),
+        "appearance": appearance_summary(described.iter().map(|(d, a)| (d, a))),
+    }))
 }
 
 /// OpenSTL's per-frame figures, averaged over the predicted frames: squared and absolute error
