@@ -1,8 +1,8 @@
 // Merges the pieces scripts/bench measured into docs/bench.json and the table in docs/bench.md.
 //   node scripts/bench-table.mjs <measurements dir> <docs dir>
 import fs from 'node:fs';
-import os from 'node:os';
 import { execSync } from 'node:child_process';
+import { machine, hostSlug } from './host.mjs';
 
 const [dir, docs] = process.argv.slice(2);
 const read = (f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, 'utf8'));
@@ -10,16 +10,22 @@ const sh = (c) => execSync(c, { encoding: 'utf8' }).trim();
 const report = {
   date: new Date().toISOString(),
   commit: sh('git rev-parse --short HEAD') + (sh('git status --porcelain --untracked-files=no') ? ' (+ local changes)' : ''),
-  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}` },
+  machine: machine(),
   wasm: read('wasm.json'),
   native: { flex: read('native-flex.json'), wgpu: read('native-wgpu.json') },
   browser: read('browser.json'),
   training: fs.readFileSync(`${dir}/training.txt`, 'utf8').trim().split('\n'),
   trainingBurn: { flex: read('train-flex.json'), wgpu: read('train-wgpu.json') },
 };
-const peer = fs.existsSync(`${dir}/peer.json`) ? read('peer.json') : null;
-if (peer) report.peer = peer;
-fs.mkdirSync(docs, { recursive: true });
+// The peer comparison is kept per host (docs/peer/<cpu>.json, replaced when rerun on that CPU):
+// a ratio measured on one host is not a property of the runtime.
+fs.mkdirSync(`${docs}/peer`, { recursive: true });
+if (fs.existsSync(`${dir}/peer.json`)) {
+  const peer = read('peer.json');
+  fs.writeFileSync(`${docs}/peer/${hostSlug(peer.machine.cpu)}.json`, `${JSON.stringify(peer, null, 2)}\n`);
+}
+const peers = fs.readdirSync(`${docs}/peer`).filter((f) => f.endsWith('.json')).sort()
+  .map((f) => JSON.parse(fs.readFileSync(`${docs}/peer/${f}`, 'utf8')));
 fs.writeFileSync(`${docs}/bench.json`, `${JSON.stringify(report, null, 2)}\n`);
 
 const ms = (x) => (x === undefined || x === null ? '—' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
@@ -77,8 +83,38 @@ for (const line of report.training) {
   if (m) md += `| PyTorch twin, ${m[1] === 'True' ? 'bf16 autocast' : 'f32'}, 8 clips per family per step | ${m[2]} | forward + backward + AdamW |\n`;
 }
 md += `\nburn: \`univid bench-train --backend flex|wgpu\` (training-split clips); PyTorch: \`scripts/trainer/speed.py\` (random clips):\n\n${report.training.map((l) => `    ${l}`).join('\n')}\n`;
-if (peer) {
-  md += `\n## Peer: the same network in ONNX Runtime Web\n\n${peer.markdown ?? ''}\n`;
+if (peers.length) md += peerSection(peers);
+
+/** ORT / UniVid per host for what the CPU goal names, the slowest host last; then each host's report. */
+function peerSection(hosts) {
+  const goal = [
+    ['classify', 'task', 'classify'], ['describe', 'task', 'describe'],
+    ['flow step (glyph_step)', 'op', 'glyph_step'], ['attention op', 'op', 'attention'],
+  ];
+  const ratios = (p) => goal.flatMap(([, kind, name]) => [1, 'all'].map((threads) => {
+    if (kind === 'op') {
+      const row = p.ops[threads === 1 ? 'oneThread' : 'allThreads'].rows[name];
+      return row ? row.ort_ms / row.ours_ms : undefined;
+    }
+    const label = threads === 1 ? '1 thread' : `${p.machine.cores} threads`;
+    const ours = p.rows[`UniVid f32, wasm CPU, ${label}`]?.[name]?.ms;
+    const theirs = p.rows[`ONNX Runtime Web, wasm, ${label}`]?.[name]?.ms;
+    return ours && theirs ? theirs / ours : undefined;
+  }));
+  const x = (r) => (r === undefined ? '—' : `${r.toFixed(2)}×`);
+  let out = '\n## Peer: the same network in ONNX Runtime Web\n\n'
+    + 'ORT Web wasm time / UniVid f32 wasm time (above 1: UniVid is faster), on every host the peer ran on '
+    + '(`node scripts/peer/peer.mjs`, run by `scripts/bench`); the goal is judged on the slowest row.\n\n'
+    + `| host | ${goal.map(([g]) => `${g}, 1 thread | ${g}, all threads`).join(' | ')} |\n|---|${goal.map(() => '---:|---:').join('|')}|\n`;
+  const all = hosts.map(ratios);
+  hosts.forEach((p, i) => { out += `| ${p.machine.cores} × ${p.machine.cpu}, ${p.date.slice(0, 10)} | ${all[i].map(x).join(' | ')} |\n`; });
+  if (hosts.length > 1) out += `| slowest | ${all[0].map((_, k) => x(Math.min(...all.map((r) => r[k] ?? Infinity)))).join(' | ')} |\n`;
+  for (const p of hosts) out += `\n### ${p.machine.cores} × ${p.machine.cpu} (${p.date.slice(0, 10)}, commit ${p.commit})\n\n${p.markdown}\n`;
+  return out;
 }
+// Analysis written by hand below the marker survives a rerun.
+const MARKER = '<!-- written by hand below: kept when scripts/bench rewrites the tables above -->';
+const previous = fs.existsSync(`${docs}/bench.md`) ? fs.readFileSync(`${docs}/bench.md`, 'utf8') : '';
+if (previous.includes(MARKER)) md += `\n${previous.slice(previous.indexOf(MARKER))}`;
 fs.writeFileSync(`${docs}/bench.md`, md);
 console.log(md);

@@ -408,7 +408,6 @@ pub fn sample_clip(digits: &[u8], split: &str, seed: u32, index: u32) -> Result<
 mod dev {
     use super::{data_code, model_error, typed_error};
     use crate::data::Tokenizer;
-    use crate::model::gaussian;
     use burn::tensor::Device;
     use wasm_bindgen::prelude::*;
 
@@ -417,17 +416,6 @@ mod dev {
     #[wasm_bindgen]
     pub fn tokenize(text: &str) -> Result<Vec<u16>, JsValue> {
         Tokenizer.encode(text).map_err(|e| typed_error(data_code(&e), &e.to_string()))
-    }
-
-    /// The standard-normal values a generation with `seed` starts from (`n` of them, in the sampler's
-    /// layout: frames × channels × rows × columns), so that another runtime can start from the same point.
-    #[wasm_bindgen(js_name = generationNoise)]
-    pub fn generation_noise(seed: u32, n: usize) -> Result<Vec<f32>, JsValue> {
-        const MAX_VALUES: usize = 1 << 26; // 256 MiB of f32: far above any config's clip
-        if n > MAX_VALUES {
-            return Err(typed_error("bad-input", &format!("at most {MAX_VALUES} noise values, asked for {n}")));
-        }
-        Ok(gaussian(seed as u64, n))
     }
 
     /// One operation of the model at its real shapes on the CPU backend, for per-op timing next to

@@ -3,11 +3,6 @@ same safetensors weights the Rust runtime loads, through the PyTorch twin:
 
   classify.onnx       pixels (1, 20, 64, 64) float in 0..255 -> digit_logits (1, 10),
                       motion_logits (1, 80): the `[video | classify]` sequence of `UniVid::classify`.
-  generate-step.onnx  words (1, 30) int64 (the prompt's token ids, then 0 = <pad>; padded keys are
-                      masked, so this equals the unpadded sequence), x (1, T, C, H, W) noisy
-                      frames, t (1,) flow time -> head (1, T, C, H, W): one pass of text->video's
-                      `[generate + words | cells of x_t]` sequence (the video decoder's clean-sample
-                      estimate).
   classify-int8.onnx  the same, dynamically quantised by onnxruntime (int8 weights, MatMulInteger).
   describe-prefill.onnx  pixels -> logits (1, V) of the first word, cache (layers, 2, 1, heads,
                       N + 1, head_dim): the keys and values of `[video | describe]`.
@@ -16,8 +11,10 @@ same safetensors weights the Rust runtime loads, through the PyTorch twin:
                       position longer: greedy decoding with a key/value cache, as `UniVid::describe`
                       decodes (the caller loops until <eos>).
 Masks and gates are baked in as constants. And one graph per op under ops/ (linear_qkv, attention,
-layer_norm, gelu, expert_ffn) at the small model's shapes, weights baked in from the same formula
-as crate/src/tools/bench/ops.rs, so ORT and our kernels run the same op on the same values.
+layer_norm, gelu, expert_ffn, glyph_step: text->video's flow step, the guided clean-glyph estimate
+of `TextSlotHead::glyph_step` for two digits at t = 1, the step a generation repeats 20 times) at
+the small model's shapes, weights baked in from the same formula as crate/src/tools/bench/ops.rs, so ORT and our
+kernels run the same op on the same values.
 
     python3 scripts/peer/export_onnx.py models/univid-small out/peer
 """
@@ -31,7 +28,8 @@ from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "trainer"))
 from model import ModelConfig, UniVid, patchify, segment_mask, AUX_PREFIX, UNDERSTAND, CLASSIFY, DESCRIBE, TEXT, VIDEO  # noqa: E402
-from tasks import gate_ids, generate_head  # noqa: E402
+from tasks import gate_ids  # noqa: E402
+from text_slots import TextSlotHead  # noqa: E402
 
 
 class UnderstandSequence(torch.nn.Module):
@@ -63,14 +61,17 @@ class Classify(UnderstandSequence):
         return m.digit_head(h), m.motion_head(h)
 
 
-class GenerateStep(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
+class GlyphStep(torch.nn.Module):
+    """One guided glyph estimate, batched as the runtime batches it: conditions, then the no-digit one."""
 
-    def forward(self, words, x, t):
-        video = x.permute(0, 1, 3, 4, 2)  # channel-first frames, as the runtime's sampler holds them
-        return generate_head(self.model, words, video, t.expand(x.shape[:2])).permute(0, 1, 4, 2, 3)
+    def __init__(self, head, guidance=2.0):
+        super().__init__()
+        self.flow, self.null, self.guidance = head.glyph, head.null, guidance
+
+    def forward(self, x, cond, t):
+        k = x.shape[0]
+        both = self.flow(torch.cat([x, x])[:, 0], t.expand(2 * k), torch.cat([cond, self.null.expand_as(cond)]))
+        return (both[k:] + self.guidance * (both[:k] - both[k:])).clamp(-1, 1)[:, None]
 
 
 def trunk_with_cache(model, x, mask, gates, past=None):
@@ -120,7 +121,7 @@ def fill(shape, salt, scale):
     return (scale * torch.sin(0.7 * k + salt)).float().reshape(shape)
 
 
-def op_graphs():
+def op_graphs(cfg):
     """name -> (module, example inputs, input names): one op of the model, at its shapes."""
     tokens, width, heads, hidden = 161, 256, 8, 512
     linear = lambda out, inp: torch.nn.Linear(inp, out).requires_grad_(False)  # noqa: E731
@@ -135,20 +136,32 @@ def op_graphs():
             super().__init__()
             self.register_buffer("mask", segment_mask([(tokens - 1, VIDEO, [0]), (1, TEXT, [0, 1])]))
 
-        def forward(self, q, k, v):
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=self.mask)
+        def forward(self, qkv):  # as trunk_with_cache: split the heads, attend, put them side by side
+            b, n, _ = qkv.shape
+            q, k, v = qkv.reshape(b, n, 3, heads, width // heads).permute(2, 0, 3, 1, 4)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.mask)
+            return y.transpose(1, 2).reshape(b, n, width)
 
     norm = torch.nn.LayerNorm(width).requires_grad_(False)
     norm.weight.copy_(fill((width,), 7.0, 1.0))
     norm.bias.copy_(fill((width,), 8.0, 0.1))
     x = torch.zeros(tokens, width)
-    # Three distinct example tensors: the exporter merges inputs that are the same object.
-    qkv = [torch.randn(1, heads, tokens, width // heads) for _ in range(3)]
     expert = torch.nn.Sequential(load(linear(hidden, width), 10.0, 11.0), torch.nn.GELU(),
                                  load(linear(width, hidden), 12.0, 13.0))
+    head = TextSlotHead(cfg).requires_grad_(False)
+    for name, p in head.state_dict().items():
+        name = "text." + name  # the file's (and the runtime's) name: the salt is the sum of its bytes
+        scale = 1 / math.sqrt(math.prod(p.shape[1:])) if p.dim() >= 2 else 0.05
+        p.copy_(fill(p.shape, sum(name.encode()) / 100, scale))
+
+    class Glyph(GlyphStep):
+        def forward(self, x, cond):
+            return super().forward(x, cond, torch.ones(1))
+
     return {
+        "glyph_step": (Glyph(head), (torch.zeros(2, 1, 28, 28), torch.zeros(2, 256)), ["x", "cond"]),
         "linear_qkv": (load(linear(3 * width, width), 2.0, 3.0), (x,), ["x"]),
-        "attention": (Attention(), tuple(qkv), ["q", "k", "v"]),
+        "attention": (Attention(), (torch.zeros(1, tokens, 3 * width),), ["qkv"]),
         "layer_norm": (norm, (x,), ["x"]),
         "gelu": (torch.nn.GELU(), (torch.zeros(tokens, hidden),), ["x"]),
         "expert_ffn": (expert, (x,), ["x"]),
@@ -174,11 +187,6 @@ def main(model_dir, out_dir):
     example = torch.zeros(1, cfg.frames, cfg.size, cfg.size)
     export(Classify(model).eval(), (example,), os.path.join(out_dir, "classify.onnx"),
            ["pixels"], ["digit_logits", "motion_logits"])
-    words = torch.zeros(1, cfg.text_len - 2, dtype=torch.long)  # as in training: up to 30 words, padded
-    words[0, :4] = torch.tensor([3, 6, 14, 17])
-    x = torch.zeros(1, cfg.frames, cfg.channels, cfg.size, cfg.size)
-    export(GenerateStep(model).eval(), (words, x, torch.ones(1)), os.path.join(out_dir, "generate-step.onnx"),
-           ["words", "x", "t"], ["head"])
     export(DescribePrefill(model).eval(), (example,), os.path.join(out_dir, "describe-prefill.onnx"),
            ["pixels"], ["logits", "cache"])
     n, hd = cfg.video_tokens, cfg.d_model // cfg.heads
@@ -194,7 +202,7 @@ def main(model_dir, out_dir):
                      weight_type=QuantType.QInt8)
     print(f"{out_dir}/classify-int8.onnx: {os.path.getsize(os.path.join(out_dir, 'classify-int8.onnx'))} bytes")
     os.makedirs(os.path.join(out_dir, "ops"), exist_ok=True)
-    for name, (graph, example, inputs) in op_graphs().items():
+    for name, (graph, example, inputs) in op_graphs(cfg).items():
         export(graph.eval(), example, os.path.join(out_dir, "ops", f"{name}.onnx"), inputs, ["y"])
 
 

@@ -5,10 +5,11 @@
 /** The inputs of each op, as crate/src/tools/bench/ops.rs and export_onnx.py make them: [shape, salt, scale]. */
 export const OP_INPUTS = {
   linear_qkv: { x: [[161, 256], 1, 1] },
-  attention: { q: [[1, 8, 161, 32], 4, 1], k: [[1, 8, 161, 32], 5, 1], v: [[1, 8, 161, 32], 6, 1] },
+  attention: { qkv: [[1, 161, 768], 4, 1] },
   layer_norm: { x: [[161, 256], 1, 1] },
   gelu: { x: [[161, 512], 9, 3] },
   expert_ffn: { x: [[161, 256], 1, 1] },
+  glyph_step: { x: [[2, 1, 28, 28], 15, 1], cond: [[2, 256], 16, 1] },
 };
 
 /** scale · sin(0.7 k + salt) in f64, then f32: the same values as the Rust and Python sides. */

@@ -1,13 +1,15 @@
 // The peer side by side: our engine (the same weights packed f32 and int8) against ONNX Runtime Web
 // running the exported graphs (scripts/peer/export_onnx.py: classify, describe with a key/value
-// cache, and one text->video flow step) in headless Chromium, on the same clip, prompt and starting
-// noise. Outputs must agree
+// cache) in headless Chromium, on the same clip. Text->video's flow step (the glyph U-Net's guided
+// estimate) is timed with the ops, on the same inputs and weights. Outputs must agree
 // before any latency is compared. Once on one thread each, once on every core (ours: the threads
 // build in its worker; ORT: its wasm threads), each pass in a fresh page (ORT reads its thread
 // count once). Then each op alone (scripts/peer/ops.js). Prints one JSON report (with Markdown
 // tables under `markdown`).
 //   node scripts/peer/peer.mjs --onnx-dir out/peer --f32 out/peer/univid-small-f32 [--runs 10] [--op-runs 50]
+import { execSync } from 'node:child_process';
 import { blankPage } from '../../tests/browser/browser.mjs';
+import { machine as host } from '../host.mjs';
 
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
@@ -35,7 +37,7 @@ async function pass(threads) {
 
 async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   const { UniVid, Clip } = await import('/www/univid/index.js');
-  const { default: init, sampleClip, tokenize, generationNoise } = await import('/www/pkg/univid.js');
+  const { default: init, sampleClip, tokenize } = await import('/www/pkg/univid.js');
   await init();
   const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
   const sample = sampleClip(digits, 'test', 0, 0);
@@ -43,16 +45,6 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   const { median: timed, maxAbsDiff } = await import('/scripts/peer/ops.js');
   const median = (call) => timed(call, runs, 1); // one warm-up call, as in scripts/bench.mjs
   const probabilities = (out) => Array.from(out.digit_logits.data).map((x) => 1 / (1 + Math.exp(-x)));
-  // Clean-sample frames (T, C, H, W, channel-first) -> 8-bit interleaved pixels, as our sampler does.
-  const toPixels = (values, m) => {
-    const [c, plane] = [m.channels, m.size * m.size];
-    const out = new Uint8Array(m.frames * plane * c);
-    values.forEach((v, k) => {
-      const [frame, channel, pixel] = [Math.floor(k / (c * plane)), Math.floor(k / plane) % c, k % plane];
-      out[(frame * plane + pixel) * c + channel] = Math.round((Math.min(1, Math.max(-1, v)) + 1) * 127.5);
-    });
-    return out;
-  };
   const rows = {};
   const cores = navigator.hardwareConcurrency;
   const label = threads === 1 ? '1 thread' : `${cores} threads`;
@@ -66,13 +58,10 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
     config ??= model.manifest.model;
     const classify = await median(() => model.classify(clip));
     const describe = await median(() => model.describe(clip));
-    // One Euler step from t = 1 with guidance 1 is one forward pass; its clip is the head's estimate.
-    const step = await median(() => model.generate(sample.caption, { steps: 1, guidance: 1, seed: 0 }));
     rows[`${name}, ${label}`] = {
       threads: model.threads,
       classify: { ms: classify.ms, probabilities: classify.out.digit_probabilities },
-      describe: { ms: describe.ms, words: Array.from(tokenize(describe.out)) },
-      step: { ms: step.ms, pixels: step.out.pixels },
+      describe: { ms: describe.ms, words: Array.from(tokenize(describe.out.text)) },
     };
     model.dispose();
   }
@@ -81,14 +70,6 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   ort.env.wasm.numThreads = threads === 1 ? 1 : cores;
   const graph = async (file) => new Uint8Array(await (await fetch(`/${onnxDir}/${file}`)).arrayBuffer());
   const pixels = new ort.Tensor('float32', Float32Array.from(sample.pixels), [1, sample.frames, sample.size, sample.size]);
-  const ids = new BigInt64Array(config.text_len - 2);
-  Array.from(tokenize(sample.caption)).forEach((id, i) => { ids[i] = BigInt(id); });
-  const frame = [config.channels, config.size, config.size];
-  const stepInputs = {
-    words: new ort.Tensor('int64', ids, [1, ids.length]),
-    x: new ort.Tensor('float32', generationNoise(0, config.frames * frame.reduce((a, b) => a * b)), [1, config.frames, ...frame]),
-    t: new ort.Tensor('float32', Float32Array.from([1]), [1]),
-  };
   // Greedy decoding as UniVid::describe does it: the first word from the prefill, then one word per
   // step on the cache, until <eos> or the text segment is full (task token + 30 words + <eos>).
   const EOS = 2;
@@ -106,7 +87,7 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
       }));
     }
   };
-  // SwiftShader's WebGPU takes ~15 s per classify: the flow step is timed on wasm only.
+  // SwiftShader's WebGPU takes ~15 s per classify: describe is timed on wasm only.
   const providers = threads === 1 ? [['ONNX Runtime Web, wasm', 'wasm'], ['ONNX Runtime Web, WebGPU', 'webgpu']] : [['ONNX Runtime Web, wasm', 'wasm']];
   for (const [base, ep] of providers) {
     const name = ep === 'wasm' ? `${base}, ${label}` : base;
@@ -131,10 +112,6 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
         const describe = await median(() => describeWith(prefill, decodeStep));
         rows[name].describe = { ms: describe.ms, words: describe.out };
         await Promise.all([prefill.release(), decodeStep.release()]);
-        const stepSession = await ort.InferenceSession.create(await graph('generate-step.onnx'), { executionProviders: [ep] });
-        const step = await median(() => stepSession.run(stepInputs));
-        rows[name].step = { ms: step.ms, pixels: toPixels(step.out.head.data, config) };
-        await stepSession.release();
       }
     } catch (e) {
       rows[name].error = String(e.message ?? e);
@@ -145,9 +122,7 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
   for (const row of Object.values(rows)) {
     if (row.classify) row.classify.maxAbsDiff = maxAbsDiff(row.classify.probabilities, reference.classify.probabilities);
     if (row.describe) row.describe.sameWords = row.describe.words.join() === reference.describe.words.join();
-    if (row.step) row.step.maxPixelDiff = maxAbsDiff(row.step.pixels, reference.step.pixels);
   }
-  for (const row of Object.values(rows)) delete row.step?.pixels;
   return { rows, clip: 'test split, seed 0, clip 0', caption: sample.caption };
 }
 
@@ -189,18 +164,21 @@ async function measureOps({ onnxDir, opRuns, ORT, threads }) {
 
 const one = await pass(1);
 const all = await pass('all');
-const report = { ...one, rows: { ...one.rows, ...all.rows }, ops: { oneThread: one.ops, allThreads: all.ops } };
+const machine = host();
+const sh = (c) => execSync(c, { encoding: 'utf8' }).trim();
+const commit = sh('git rev-parse --short HEAD') + (sh('git status --porcelain --untracked-files=no') ? ' (+ local changes)' : '');
+const report = { machine, date: new Date().toISOString(), commit, ...one, rows: { ...one.rows, ...all.rows }, ops: { oneThread: one.ops, allThreads: all.ops } };
 const cell = (x, digits = 1) => (x === undefined ? '—' : x.toFixed(digits));
-let md = `Test split, seed 0, clip 0 (${report.caption}); the flow step is text→video's first Euler step `
-  + `(seed 0, guidance 1: one forward pass) on that caption, from the same noise. Median of ${runs} runs after one warm-up; on one thread, then on every core. `
-  + 'Differences are against UniVid f32 on the same number of threads.\n\n'
-  + '| runtime | classify ms | describe ms | flow step ms | max abs diff, digit probabilities | same caption | max diff, flow-step pixels (of 255) |\n|---|---:|---:|---:|---:|---|---:|\n';
+let md = `Test split, seed 0, clip 0 (${report.caption}). Median of ${runs} runs after one warm-up; on one thread, then on every core. `
+  + "Differences are against UniVid f32 on the same number of threads. Text→video's flow step is the `glyph_step` row of the per-op table.\n\n"
+  + '| runtime | classify ms | describe ms | max abs diff, digit probabilities | same caption |\n|---|---:|---:|---:|---|\n';
 for (const [name, row] of Object.entries(report.rows)) {
   const same = row.describe ? (row.describe.sameWords ? 'yes' : 'no') : '—';
-  if (row.error) md += `| ${name} | failed: ${row.error} | | | | | |\n`;
-  else md += `| ${name} | ${cell(row.classify?.ms)} | ${cell(row.describe?.ms)} | ${cell(row.step?.ms)} | ${row.classify?.maxAbsDiff?.toExponential(1) ?? '—'} | ${same} | ${row.step?.maxPixelDiff ?? '—'} |\n`;
+  if (row.error) md += `| ${name} | failed: ${row.error} | | | |\n`;
+  else md += `| ${name} | ${cell(row.classify?.ms)} | ${cell(row.describe?.ms)} | ${row.classify?.maxAbsDiff?.toExponential(1) ?? '—'} | ${same} |\n`;
 }
 md += `\nPer op (the model's own functions at its shapes: 161 tokens × 256, 8 heads, expert hidden 512; `
+  + "glyph_step: text→video's flow step, the glyph U-Net's guided estimate for two digits, a batch of four 28×28 glyphs; "
   + `ORT runs a one-op graph of the same op and values; median of ${opRuns} runs after 3 warm-ups), ms:\n\n`
   + `| op | UniVid, 1 thread | ORT, 1 thread | ORT / UniVid | UniVid, ${all.ops.threads} threads | ORT, ${all.ops.ortThreads} threads | ORT / UniVid | max abs diff |\n`
   + '|---|---:|---:|---:|---:|---:|---:|---:|\n';

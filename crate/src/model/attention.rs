@@ -1,18 +1,20 @@
 //! Multi-head self-attention over the joint [task, text, video] sequence, with an explicit mask
 //! (the segment rules live in `sequence.rs`) and an optional key/value cache for decoding.
 
+use super::cpu_attention::{self, Part, Positions, Sizes};
 use super::error::Result;
 use super::layers::Linear;
 use super::weights::Weights;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Bool, Device, Tensor, TensorData};
 
-/// Keys and values of every position seen so far: `[B, heads, L, head_dim]` each.
+/// Keys and values of every position seen so far: `[B, L, D]` each (heads side by side, as the qkv
+/// projection writes them).
 #[derive(Clone, Debug)]
 pub struct LayerCache {
-    pub keys: Tensor<4>,
-    pub values: Tensor<4>,
+    pub keys: Tensor<3>,
+    pub values: Tensor<3>,
 }
 
 #[derive(Clone, Debug)]
@@ -36,20 +38,53 @@ impl Attention {
     /// - `blocked`: `[1, 1, Lq, Lpast + Lq]`, true where a query may NOT look
     /// - returns `[B, Lq, D]` and the cache extended by the new positions
     pub fn forward(&self, x: Tensor<3>, blocked: Tensor<4, Bool>, past: Option<&LayerCache>) -> (Tensor<3>, LayerCache) {
-        let [b, l, d] = x.dims();
-        let hd = d / self.heads;
-        // [B, L, 3D] -> [3, B, heads, L, hd]
-        let qkv = self.qkv.forward(x).reshape([b, l, 3, self.heads, hd]).permute([2, 0, 3, 1, 4]);
-        let part = |i: usize| qkv.clone().narrow(0, i, 1).squeeze_dim::<4>(0);
-        let (q, mut k, mut v) = (part(0), part(1), part(2));
-        if let Some(past) = past {
-            k = Tensor::cat(vec![past.keys.clone(), k], 2);
-            v = Tensor::cat(vec![past.values.clone(), v], 2);
-        }
-        let lk = k.dims()[2];
-        let mask = blocked.expand([b, self.heads, l, lk]);
-        let y = attention(q, k.clone(), v.clone(), Some(mask), None, AttentionModuleOptions::default());
-        let y = y.swap_dims(1, 2).reshape([b, l, d]);
-        (self.out.forward(y), LayerCache { keys: k, values: v })
+        let (y, cache) = attend(self.qkv.forward(x), blocked, past, self.heads);
+        (self.out.forward(y), cache)
     }
+}
+
+/// The attention between the two projections: the qkv projection's `[B, Lq, 3D]` (queries, keys,
+/// values side by side) → `[B, Lq, D]` and the extended cache. On the CPU backend a fused kernel
+/// (`cpu_attention`) reads the heads in place; elsewhere burn's attention on `[B, heads, L, hd]`.
+pub fn attend(qkv: Tensor<3>, blocked: Tensor<4, Bool>, past: Option<&LayerCache>, heads: usize) -> (Tensor<3>, LayerCache) {
+    let [b, l, d3] = qkv.dims();
+    let d = d3 / 3;
+    let part = |i: usize| qkv.clone().narrow(2, i * d, d);
+    let (mut keys, mut values) = (part(1), part(2));
+    if let Some(past) = past {
+        keys = Tensor::cat(vec![past.keys.clone(), keys], 1);
+        values = Tensor::cat(vec![past.values.clone(), values], 1);
+    }
+    let y = match qkv.device() == Device::flex() && cpu_attention::supports(d / heads) {
+        true => attend_on_cpu(qkv.clone(), blocked, past, heads),
+        false => {
+            let split = |x: Tensor<3>| {
+                let n = x.dims()[1];
+                x.reshape([b, n, heads, d / heads]).swap_dims(1, 2)
+            };
+            let lk = keys.dims()[1];
+            let mask = blocked.expand([b, heads, l, lk]);
+            let y = attention(split(part(0)), split(keys.clone()), split(values.clone()), Some(mask), None, AttentionModuleOptions::default());
+            y.swap_dims(1, 2).reshape([b, l, d])
+        }
+    };
+    (y, LayerCache { keys, values })
+}
+
+fn attend_on_cpu(qkv: Tensor<3>, blocked: Tensor<4, Bool>, past: Option<&LayerCache>, heads: usize) -> Tensor<3> {
+    let device = qkv.device();
+    let [batch, queries, d3] = qkv.dims();
+    let d = d3 / 3;
+    let host = |t: Tensor<3>| t.into_data().convert::<f32>().try_into_vec::<f32>().expect("an f32 tensor");
+    let rows = host(qkv);
+    let past_len = past.map_or(0, |p| p.keys.dims()[1]);
+    let cached = past.map(|p| (host(p.keys.clone()), host(p.values.clone())));
+    let blocked = blocked.into_data().try_into_vec::<bool>().expect("a bool mask");
+    let new = |offset| Part { data: &rows, offset, batch: queries * d3, row: d3 };
+    let from_cache = |data| (Part { data, offset: 0, batch: past_len * d, row: d }, past_len);
+    let keys = Positions { past: cached.as_ref().map(|(k, _)| from_cache(k.as_slice())), new: new(d) };
+    let values = Positions { past: cached.as_ref().map(|(_, v)| from_cache(v.as_slice())), new: new(2 * d) };
+    let sizes = Sizes { batch, heads, head_dim: d / heads, queries, keys: past_len + queries };
+    let out = cpu_attention::attend(new(0), keys, values, &blocked, sizes);
+    Tensor::from_data(TensorData::new(out, [batch, queries, d]), &device)
 }

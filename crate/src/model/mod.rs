@@ -46,7 +46,8 @@
 //! The PyTorch twin used for training (`scripts/trainer/model.py`) has the same tensor names and
 //! layouts; `tests/parity` checks both agree.
 
-mod attention;
+pub mod attention;
+mod cpu_attention;
 mod block;
 mod config;
 mod decoder;

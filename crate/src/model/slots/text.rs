@@ -167,30 +167,45 @@ impl TextSlotHead {
     pub async fn glyph_step(&self, x: &mut [f32], t: f32, t_next: f32, slots: &PromptSlots, guidance: f32) -> Result<Vec<f32>> {
         let k = slots.present.len();
         let device = self.null.device();
-        let plane = SIDE * SIDE;
         let cond = Tensor::<2>::from_data(TensorData::new(slots.condition.clone(), [k, COND]), &device);
-        let guided = guidance != 1.0;
-        let (batch, cond) = match guided {
-            true => (2 * k, Tensor::cat(vec![cond, self.null.clone().expand([k, COND])], 0)),
-            false => (k, cond),
-        };
-        let mut input = x.to_vec();
-        if guided {
-            input.extend_from_slice(x);
-        }
-        let input = Tensor::<4>::from_data(TensorData::new(input, [batch, 1, SIDE, SIDE]), &device);
-        let out = read(self.glyph.forward(input, t, cond)).await?;
-        let mut guess: Vec<f32> = out[..k * plane].to_vec();
-        if guided {
-            for (g, plain) in guess.iter_mut().zip(&out[k * plane..]) {
-                *g = plain + guidance * (*g - plain);
-            }
-        }
-        for (v, g) in x.iter_mut().zip(guess.iter_mut()) {
-            *g = g.clamp(-1.0, 1.0);
-            *v = *g + (*v - *g) * (t_next / t);
+        let noisy = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [k, 1, SIDE, SIDE]), &device);
+        let guess = read(self.guided_estimate(noisy, t, cond, guidance)).await?;
+        for (v, g) in x.iter_mut().zip(&guess) {
+            *v = g + (*v - g) * (t_next / t);
         }
         Ok(guess)
+    }
+
+    /// The clamped clean estimates of noisy glyphs `[K, 1, 28, 28]` at flow time `t` under their
+    /// conditions `[K, COND]`; with guidance ≠ 1 the U-Net also runs on the no-digit condition (one
+    /// batch) and the estimate moves `guidance` times as far from that one.
+    pub fn guided_estimate(&self, x: Tensor<4>, t: f32, cond: Tensor<2>, guidance: f32) -> Tensor<4> {
+        let k = x.dims()[0];
+        if guidance == 1.0 {
+            return self.glyph_batch(x, t, cond).clamp(-1.0, 1.0);
+        }
+        let both = self.glyph_batch(Tensor::cat(vec![x.clone(), x], 0), t, Tensor::cat(vec![cond, self.null.clone().expand([k, COND])], 0));
+        let plain = both.clone().narrow(0, k, k);
+        (plain.clone() + (both.narrow(0, 0, k) - plain) * guidance).clamp(-1.0, 1.0)
+    }
+
+    /// The U-Net over a batch; on the CPU backend's thread pool its two halves run side by side:
+    /// burn-flex spreads a convolution's products over the pool but re-lays its weights and input
+    /// on one thread. In the browser, two threads ran a step 1.34× faster than one as one batch,
+    /// 1.6× as two halves (`docs/bench.md`).
+    fn glyph_batch(&self, x: Tensor<4>, t: f32, cond: Tensor<2>) -> Tensor<4> {
+        #[cfg(feature = "parallel")]
+        if x.dims()[0] >= 2 && rayon::current_num_threads() > 1 && x.device() == Device::flex() {
+            let n = x.dims()[0];
+            let half = n / 2;
+            let (x_rest, cond_rest) = (x.clone().narrow(0, half, n - half), cond.clone().narrow(0, half, n - half));
+            let (first, rest) = rayon::join(
+                || self.glyph.forward(x.narrow(0, 0, half), t, cond.narrow(0, 0, half)),
+                || self.glyph.forward(x_rest, t, cond_rest),
+            );
+            return Tensor::cat(vec![first, rest], 0);
+        }
+        self.glyph.forward(x, t, cond)
     }
 
     /// Every slot's whole-pixel corners `[slot][frame]` from its first corner and velocity.

@@ -1,0 +1,19 @@
+// The machine a benchmark ran on, named so that two hosts of the same marketing name stay apart:
+// the CPU model string plus, where Linux tells it, the CPU family and model numbers.
+import fs from 'node:fs';
+import os from 'node:os';
+
+export function machine() {
+  let cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  try {
+    const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    const field = (name) => info.match(new RegExp(`^${name}\\s*:\\s*(.+)$`, 'm'))?.[1];
+    if (field('cpu family') && field('model')) cpu += ` (family ${field('cpu family')}, model ${field('model')})`;
+  } catch {
+    // not Linux: the model string alone
+  }
+  return { cpu, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}` };
+}
+
+/** A file-name-safe name for the host's CPU. */
+export const hostSlug = (cpu) => cpu.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
