@@ -138,6 +138,16 @@ pub fn paste_add(frame: &mut [f32], size: usize, glyph: &[f32], at: [i32; 2], we
     for_each_overlap(size, at, |pixel, inside| frame[pixel] += weight * glyph[inside]);
 }
 
+/// Draws `glyph` over `frame` at `at` by pixel-wise maximum: how the world combines overlapping
+/// digits.
+pub fn paste_max(frame: &mut [f32], size: usize, glyph: &[f32], at: [i32; 2]) {
+    for_each_overlap(size, at, |pixel, inside| {
+        if glyph[inside] > frame[pixel] {
+            frame[pixel] = glyph[inside];
+        }
+    });
+}
+
 /// A slot's glyph at a rounded corner moved by every offset −R..R per axis, weighted by the offset
 /// probabilities `[x probs, y probs]`: the slot's expected frame under the dynamics' uncertainty.
 pub fn expected_frame(size: usize, glyph: &[f32], at: [i32; 2], probs: [&[f32]; 2]) -> Vec<f32> {

@@ -20,7 +20,7 @@ use super::super::stem::Conv2d;
 use super::super::video::time_features;
 use super::super::weights::Weights;
 use super::super::read;
-use super::ops::{paste_add, SIDE};
+use super::ops::{paste_max, SIDE};
 use super::{slot_heads, DecoderLayer, Mlp, SLOT_LAYERS};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -242,11 +242,7 @@ impl TextSlotHead {
                 .map(|v| if v < GLYPH_FLOOR { 0.0 } else { v })
                 .collect();
             for (frame, &corner) in frames.chunks_mut(plane).zip(path) {
-                let mut one = vec![0.0f32; plane];
-                paste_add(&mut one, self.size, &glyph, corner, 1.0);
-                for (f, o) in frame.iter_mut().zip(one) {
-                    *f = f.max(o);
-                }
+                paste_max(frame, self.size, &glyph, corner);
             }
         }
         frames
