@@ -1,15 +1,13 @@
 // Merges the pieces scripts/bench measured into docs/bench.json and the table in docs/bench.md.
 //   node scripts/bench-table.mjs <measurements dir> <docs dir>
 import fs from 'node:fs';
-import { execSync } from 'node:child_process';
-import { machine, hostSlug } from './host.mjs';
+import { commit, machine, hostSlug } from './host.mjs';
 
 const [dir, docs] = process.argv.slice(2);
 const read = (f) => JSON.parse(fs.readFileSync(`${dir}/${f}`, 'utf8'));
-const sh = (c) => execSync(c, { encoding: 'utf8' }).trim();
 const report = {
   date: new Date().toISOString(),
-  commit: sh('git rev-parse --short HEAD') + (sh('git status --porcelain --untracked-files=no') ? ' (+ local changes)' : ''),
+  commit: commit(),
   machine: machine(),
   wasm: read('wasm.json'),
   native: { flex: read('native-flex.json'), wgpu: read('native-wgpu.json') },

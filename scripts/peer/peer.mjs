@@ -7,9 +7,8 @@
 // count once). Then each op alone (scripts/peer/ops.js). Prints one JSON report (with Markdown
 // tables under `markdown`).
 //   node scripts/peer/peer.mjs --onnx-dir out/peer --f32 out/peer/univid-small-f32 [--runs 10] [--op-runs 50]
-import { execSync } from 'node:child_process';
 import { blankPage } from '../../tests/browser/browser.mjs';
-import { machine as host } from '../host.mjs';
+import { commit, machine as host } from '../host.mjs';
 
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
@@ -165,9 +164,7 @@ async function measureOps({ onnxDir, opRuns, ORT, threads }) {
 const one = await pass(1);
 const all = await pass('all');
 const machine = host();
-const sh = (c) => execSync(c, { encoding: 'utf8' }).trim();
-const commit = sh('git rev-parse --short HEAD') + (sh('git status --porcelain --untracked-files=no') ? ' (+ local changes)' : '');
-const report = { machine, date: new Date().toISOString(), commit, ...one, rows: { ...one.rows, ...all.rows }, ops: { oneThread: one.ops, allThreads: all.ops } };
+const report = { machine, date: new Date().toISOString(), commit: commit(), ...one, rows: { ...one.rows, ...all.rows }, ops: { oneThread: one.ops, allThreads: all.ops } };
 const cell = (x, digits = 1) => (x === undefined ? '—' : x.toFixed(digits));
 let md = `Test split, seed 0, clip 0 (${report.caption}). Median of ${runs} runs after one warm-up; on one thread, then on every core. `
   + "Differences are against UniVid f32 on the same number of threads. Text→video's flow step is the `glyph_step` row of the per-op table.\n\n"

@@ -187,22 +187,12 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 fn score_tile(q: &[f32], kt: &[f32], hd: usize, padded_keys: usize, scores: &mut [f32]) {
     let q_rows: [&[f32]; ROWS] = std::array::from_fn(|r| &q[r * hd..(r + 1) * hd]);
     for j0 in (0..padded_keys).step_by(LANES) {
-        let mut acc = [[0.0f32; LANES]; ROWS];
-        for c in 0..hd {
-            let keys: &[f32; LANES] = kt[c * padded_keys + j0..][..LANES].try_into().expect("a whole tile");
-            for (acc_row, q_row) in acc.iter_mut().zip(&q_rows) {
-                let a = q_row[c];
-                for (x, &kv) in acc_row.iter_mut().zip(keys) {
-                    *x += a * kv;
-                }
-            }
-        }
+        let acc = register_tile(q_rows, hd, |c| &kt[c * padded_keys + j0..][..LANES]);
         for (r, acc_row) in acc.iter().enumerate() {
             scores[r * padded_keys + j0..][..LANES].copy_from_slice(acc_row);
         }
     }
 }
-
 /// A row of scores → `exp(score + bias − max)` in place; returns their sum (≥ 1: the max gives 1).
 fn softmax_numerators(row: &mut [f32], bias: &[f32]) -> f32 {
     let mut max = [f32::NEG_INFINITY; LANES];
@@ -230,22 +220,30 @@ fn softmax_numerators(row: &mut [f32], bias: &[f32]) -> f32 {
 fn value_tile(p: &[f32], v: &[f32], keys: usize, padded_keys: usize, hd: usize, inverse_sums: &[f32; ROWS], out: &mut [f32]) {
     let p_rows: [&[f32]; ROWS] = std::array::from_fn(|r| &p[r * padded_keys..r * padded_keys + keys]);
     for c0 in (0..hd).step_by(LANES) {
-        let mut acc = [[0.0f32; LANES]; ROWS];
-        for j in 0..keys {
-            let values: &[f32; LANES] = v[j * hd + c0..][..LANES].try_into().expect("a whole tile");
-            for (acc_row, p_row) in acc.iter_mut().zip(&p_rows) {
-                let a = p_row[j];
-                for (x, &vv) in acc_row.iter_mut().zip(values) {
-                    *x += a * vv;
-                }
-            }
-        }
+        let acc = register_tile(p_rows, keys, |j| &v[j * hd + c0..][..LANES]);
         for (r, acc_row) in acc.iter().enumerate() {
             for (o, &x) in out[r * hd + c0..][..LANES].iter_mut().zip(acc_row) {
                 *o = x * inverse_sums[r];
             }
         }
     }
+}
+
+/// The micro-kernel both products share: `acc[r][c] = Σ_t a[r][t] · b(t)[c]` over `depth` terms,
+/// ROWS × LANES sums held in registers (each `a[r][t]` broadcast, each `b(t)` one LANES-wide load).
+#[inline(always)]
+fn register_tile<'a>(a: [&[f32]; ROWS], depth: usize, b: impl Fn(usize) -> &'a [f32]) -> [[f32; LANES]; ROWS] {
+    let mut acc = [[0.0f32; LANES]; ROWS];
+    for t in 0..depth {
+        let b: &[f32; LANES] = b(t).try_into().expect("a whole tile");
+        for (acc_row, a_row) in acc.iter_mut().zip(&a) {
+            let x = a_row[t];
+            for (sum, &y) in acc_row.iter_mut().zip(b) {
+                *sum += x * y;
+            }
+        }
+    }
+    acc
 }
 
 /// eˣ for x ≤ 0 (a softmax argument after its max is taken off) to about 1 ulp; −∞ gives ~1e-38,
