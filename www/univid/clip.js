@@ -269,6 +269,24 @@ export async function openVideo(source) {
   }
 }
 
+/** Seeks to `t` s and resolves once that frame can be drawn. `seeked` may come before the new
+ * frame reaches the compositor (then a busy machine draws the previous one); a
+ * requestVideoFrameCallback asked for before the seek fires when it has. A browser without it goes
+ * on at `seeked`; one that presents no frame (a background tab) is waited for once, briefly. */
+async function seekToFrame(video, t, presenting) {
+  let id;
+  const presented = presenting.waits && video.requestVideoFrameCallback
+    ? new Promise((resolve) => { id = video.requestVideoFrameCallback(() => resolve(true)); })
+    : null;
+  video.currentTime = t;
+  try {
+    await once(video, 'seeked', 10_000, `seeking to ${t.toFixed(2)} s`);
+    if (presented) presenting.waits = await Promise.race([presented, sleep(500).then(() => false)]);
+  } finally {
+    if (presented) video.cancelVideoFrameCallback(id); // a caller's video keeps none of ours
+  }
+}
+
 /** `frames` frames of an open video sampled evenly over [start, end) seconds (frame centres). */
 export async function sampleVideo({ video, duration }, frames, size, start = 0, end = duration, channels = 1) {
   if (!(start >= 0 && end > start && end <= duration + 1e-6)) {
@@ -276,9 +294,9 @@ export async function sampleVideo({ video, duration }, frames, size, start = 0, 
   }
   const times = evenly(frames, frames).map((i) => start + ((end - start) * (i + 0.5)) / frames);
   const pixels = new Uint8Array(frames * size * size * channels);
+  const presenting = { waits: true };
   for (const [i, t] of times.entries()) {
-    video.currentTime = t;
-    await once(video, 'seeked', 10_000, `seeking to ${t.toFixed(2)} s`);
+    await seekToFrame(video, t, presenting);
     pixels.set(frameValues(video, size, channels, 'the video'), i * size * size * channels);
   }
   return { clip: new Clip(pixels, frames, size, channels), report: { source: 'video', duration, width: video.videoWidth, height: video.videoHeight, times } };
