@@ -48,6 +48,7 @@
 
 pub mod attention;
 mod cpu_attention;
+mod cpu_conv;
 mod block;
 mod config;
 mod decoder;
