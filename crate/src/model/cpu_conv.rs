@@ -16,6 +16,9 @@ const OUT: usize = 2;
 const TILE: usize = 4;
 /// Winograd's domain has TILE² points; each is one product.
 const POINTS: usize = TILE * TILE;
+/// At most this many transformed inputs and products (f32) at once: 8 MB. The glyph U-Net's four
+/// glyphs fit in one part; a clip's 20 frames at 32×32 (the slot head's features) take seven.
+const CHUNK_VALUES: usize = 1 << 21;
 
 /// `[N, C, H, W]` shape of a convolution's input and its output channels `K`.
 #[derive(Clone, Copy, Debug)]
@@ -40,19 +43,36 @@ impl Shape {
     }
 }
 
+/// Whether the transform pays: it saves 5 of 9 multiply-adds per channel pair but costs a pass over
+/// every input and output channel, which a convolution to or from a single channel (the glyph
+/// U-Net's ends, the video decoder's last layer) does not win back.
+pub fn pays(channels: usize, out_channels: usize) -> bool {
+    channels >= 8 && out_channels >= 8
+}
+
 /// `x` `[N, C, H, W]`, `weight` `[K, C, 3, 3]`, `bias` `[K]` → `[N, K, H, W]` (zero padding 1), on
 /// the CPU backend: the transforms on the host, the 16 products as one batched burn matmul (flex's
-/// `gemm`, its threads where it has a pool).
+/// `gemm`, its threads where it has a pool). The transformed blocks are 4× the input, so a large
+/// batch (a whole clip's frames) goes through in parts of at most `CHUNK_VALUES`.
 pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
     let device = x.device();
     let [batch, channels, height, width] = x.dims();
     let out_channels = weight.dims()[0];
-    let shape = Shape { batch, channels, height, width, out_channels };
-    let (c, k, p) = (channels, out_channels, shape.tiles());
+    let (c, k) = (channels, out_channels);
+    let one = Shape { batch: 1, channels, height, width, out_channels };
+    let per_item = POINTS * (c + k) * one.tiles();
+    let part = (CHUNK_VALUES / per_item).clamp(1, batch);
     let kernels = Tensor::<3>::from_data(TensorData::new(transform_weights(&host(weight.into_data()), k, c), [POINTS, k, c]), &device);
-    let inputs = Tensor::<3>::from_data(TensorData::new(transform_inputs(&host(x.into_data()), shape), [POINTS, c, p]), &device);
-    let products = host(kernels.matmul(inputs).into_data());
-    let out = transform_outputs(&products, &host(bias.into_data()), shape);
+    let (x, bias) = (host(x.into_data()), host(bias.into_data()));
+    let (in_item, out_item) = (c * height * width, k * height * width);
+    let mut out = Vec::with_capacity(batch * out_item);
+    for first in (0..batch).step_by(part) {
+        let shape = Shape { batch: part.min(batch - first), ..one };
+        let items = &x[first * in_item..(first + shape.batch) * in_item];
+        let inputs = Tensor::<3>::from_data(TensorData::new(transform_inputs(items, shape), [POINTS, c, shape.tiles()]), &device);
+        let products = host(kernels.clone().matmul(inputs).into_data());
+        out.extend(transform_outputs(&products, &bias, shape));
+    }
     Tensor::from_data(TensorData::new(out, [batch, out_channels, height, width]), &device)
 }
 
@@ -205,7 +225,9 @@ mod tests {
 
     #[test]
     fn equals_a_direct_convolution_on_odd_and_even_sides() {
-        for (batch, channels, height, width, out_channels) in [(2, 3, 7, 7, 5), (1, 16, 6, 9, 4), (3, 1, 5, 4, 2), (1, 2, 1, 1, 3)] {
+        // The last is done in three parts (one item each: 16 · 128 channels · 576 blocks > CHUNK_VALUES / 2).
+        let cases = [(2, 3, 7, 7, 5), (1, 16, 6, 9, 4), (3, 1, 5, 4, 2), (1, 2, 1, 1, 3), (3, 64, 48, 48, 64)];
+        for (batch, channels, height, width, out_channels) in cases {
             let s = Shape { batch, channels, height, width, out_channels };
             let x = values(batch * channels * height * width, 0.3);
             let weight = values(out_channels * channels * 9, 1.1);
