@@ -4,6 +4,7 @@
 use super::cpu_attention::{self, Part, Positions, Sizes};
 use super::error::Result;
 use super::layers::Linear;
+use super::readback::read_on_cpu;
 use super::weights::Weights;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -75,10 +76,9 @@ fn attend_on_cpu(qkv: Tensor<3>, blocked: Tensor<4, Bool>, past: Option<&LayerCa
     let device = qkv.device();
     let [batch, queries, d3] = qkv.dims();
     let d = d3 / 3;
-    let host = |t: Tensor<3>| t.into_data().convert::<f32>().try_into_vec::<f32>().expect("an f32 tensor");
-    let rows = host(qkv);
+    let rows = read_on_cpu(qkv);
     let past_len = past.map_or(0, |p| p.keys.dims()[1]);
-    let cached = past.map(|p| (host(p.keys.clone()), host(p.values.clone())));
+    let cached = past.map(|p| (read_on_cpu(p.keys.clone()), read_on_cpu(p.values.clone())));
     let blocked = blocked.into_data().try_into_vec::<bool>().expect("a bool mask");
     let new = |offset| Part { data: &rows, offset, batch: queries * d3, row: d3 };
     let from_cache = |data| (Part { data, offset: 0, batch: past_len * d, row: d }, past_len);

@@ -9,6 +9,7 @@
 //! The transforms' entries are 0, ±1 and ±½, so the result differs from the direct sum only by
 //! rounding (tested below against an f64 direct convolution).
 
+use super::readback::read_on_cpu;
 use burn::tensor::{Tensor, TensorData};
 
 /// Output block side (`m` in F(m×m, 3×3)) and input block side (`m + 2`).
@@ -62,22 +63,18 @@ pub fn conv3x3(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>) -> Tensor<4> {
     let one = Shape { batch: 1, channels, height, width, out_channels };
     let per_item = POINTS * (c + k) * one.tiles();
     let part = (CHUNK_VALUES / per_item).clamp(1, batch);
-    let kernels = Tensor::<3>::from_data(TensorData::new(transform_weights(&host(weight.into_data()), k, c), [POINTS, k, c]), &device);
-    let (x, bias) = (host(x.into_data()), host(bias.into_data()));
+    let kernels = Tensor::<3>::from_data(TensorData::new(transform_weights(&read_on_cpu(weight), k, c), [POINTS, k, c]), &device);
+    let (x, bias) = (read_on_cpu(x), read_on_cpu(bias));
     let (in_item, out_item) = (c * height * width, k * height * width);
     let mut out = Vec::with_capacity(batch * out_item);
     for first in (0..batch).step_by(part) {
         let shape = Shape { batch: part.min(batch - first), ..one };
         let items = &x[first * in_item..(first + shape.batch) * in_item];
         let inputs = Tensor::<3>::from_data(TensorData::new(transform_inputs(items, shape), [POINTS, c, shape.tiles()]), &device);
-        let products = host(kernels.clone().matmul(inputs).into_data());
+        let products = read_on_cpu(kernels.clone().matmul(inputs));
         out.extend(transform_outputs(&products, &bias, shape));
     }
     Tensor::from_data(TensorData::new(out, [batch, out_channels, height, width]), &device)
-}
-
-fn host(data: TensorData) -> Vec<f32> {
-    data.convert::<f32>().try_into_vec::<f32>().expect("an f32 tensor")
 }
 
 /// `G g Gᵀ` per kernel: `[K, C, 3, 3]` → `[16, K, C]`.
@@ -235,14 +232,11 @@ mod tests {
             let expected = direct(&x, &weight, &bias, s);
             let device = burn::tensor::Device::flex();
             let tensor = |v: &[f32], shape: Vec<usize>| TensorData::new(v.to_vec(), shape);
-            let got = host(
-                conv3x3(
-                    Tensor::from_data(tensor(&x, vec![batch, channels, height, width]), &device),
-                    Tensor::from_data(tensor(&weight, vec![out_channels, channels, 3, 3]), &device),
-                    Tensor::from_data(tensor(&bias, vec![out_channels]), &device),
-                )
-                .into_data(),
-            );
+            let got = read_on_cpu(conv3x3(
+                Tensor::from_data(tensor(&x, vec![batch, channels, height, width]), &device),
+                Tensor::from_data(tensor(&weight, vec![out_channels, channels, 3, 3]), &device),
+                Tensor::from_data(tensor(&bias, vec![out_channels]), &device),
+            ));
             assert_eq!(got.len(), expected.len());
             let worst = got.iter().zip(&expected).map(|(g, e)| (*g as f64 - e).abs()).fold(0.0, f64::max);
             let scale = (channels * 9) as f64;

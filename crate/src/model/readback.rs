@@ -9,3 +9,9 @@ pub async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     data.try_into_vec::<f32>().map_err(|e| ModelError::Backend(format!("{e:?}")))
 }
 
+/// Reads a CPU-backend (flex) tensor back at once: its data is already on the host, so the
+/// model's own CPU kernels (`cpu_attention`, `cpu_conv`) read it without awaiting.
+pub fn read_on_cpu<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().convert::<f32>().try_into_vec::<f32>().expect("an f32 tensor")
+}
+
