@@ -23,6 +23,7 @@ pub(super) struct Conv2d {
     bias: Tensor<1>,
     stride: usize,
     padding: usize,
+    kernels: cpu_conv::Kernels,
 }
 
 impl Conv2d {
@@ -32,6 +33,7 @@ impl Conv2d {
             bias: weights.tensor1(&format!("{name}.bias"), device)?,
             stride,
             padding,
+            kernels: cpu_conv::Kernels::default(),
         })
     }
 
@@ -39,8 +41,8 @@ impl Conv2d {
         let [out_channels, channels, kh, kw] = self.weight.dims();
         let winograd = (kh, kw, self.stride, self.padding) == (3, 3, 1, 1) && cpu_conv::pays(channels, out_channels);
         if winograd && x.device() == Device::flex() {
-            // Winograd's transform: 4/9 of the multiply-adds of burn-flex's im2col convolution.
-            return cpu_conv::conv3x3(x, self.weight.clone(), self.bias.clone());
+            // Winograd's F(4×4, 3×3): 1/4 of the multiply-adds of burn-flex's im2col convolution.
+            return cpu_conv::conv3x3(x, &self.weight, self.bias.clone(), &self.kernels);
         }
         let options = ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1);
         conv2d(x, self.weight.clone(), Some(self.bias.clone()), options)
