@@ -7,14 +7,14 @@
 //!   block of outputs costs 36 multiplies instead of 64.
 //!
 //! The glyph U-Net — text→video's hot path, 20 guided steps per clip — is mostly these
-//! convolutions, and burn-flex runs them as im2col (col2im) + `gemm`. Here the products are one batched matmul on the
-//! same backend (its `gemm` kernels); the transforms around them run on the host. Each algorithm is
-//! separable (a 1-D transform along a block's rows, then along its columns), and every pass runs
+//! convolutions, and burn-flex runs them as im2col (col2im) + `gemm`. Here the products are one
+//! batched matmul on the same backend (its `gemm` kernels); the transforms around them run on the
+//! host. Each algorithm is separable (a 1-D transform along a block's rows, then along its columns), and every pass runs
 //! over whole planes of all images at once: the U-Net's images are 7 to 28 pixels wide, and loops
 //! over one row of blocks at a time spent more time starting than working.
 
 use super::readback::read_on_cpu;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::{Arc, OnceLock};
 
 /// At most this many values (f32) in a convolution's buffers at once: 8 MB. The glyph U-Net's four
@@ -76,11 +76,12 @@ const UP: Algorithm<4, 4, 6, 4> = Algorithm {
 #[derive(Clone, Debug, Default)]
 pub struct Kernels(Arc<OnceLock<Tensor<3>>>);
 
-/// Whether the transform pays: it saves multiplies per channel pair but costs a pass over every
-/// input and output channel, which a convolution to or from a single channel (the glyph U-Net's
-/// ends, the video decoder's last layer) does not win back.
-pub fn pays(channels: usize, out_channels: usize) -> bool {
-    channels >= 8 && out_channels >= 8
+/// Whether the transform runs and pays: only on the CPU backend, and only between 8+ channels. It
+/// saves multiplies per channel pair but costs a pass over every input and output channel, which a
+/// convolution to or from a single channel (the glyph U-Net's ends, the video decoder's last layer)
+/// does not win back.
+pub fn pays(x: &Tensor<4>, channels: usize, out_channels: usize) -> bool {
+    channels >= 8 && out_channels >= 8 && x.device() == Device::flex()
 }
 
 /// `x` `[N, C, H, W]`, `weight` `[K, C, 3, 3]`, `bias` `[K]` → `[N, K, H, W]` (zero padding 1).
@@ -237,6 +238,12 @@ impl Rows {
     }
 }
 
+/// Where padded row (or column) `p` sits when rows are grouped by phase (`p % step`), `per_phase`
+/// of them per phase.
+fn by_phase(p: usize, step: usize, per_phase: usize) -> usize {
+    p % step * per_phase + p / step
+}
+
 /// The input transform: `[N, C, H, W]` → `[P², C, tiles]`, tiles in (batch, block row, block
 /// column) order. Each image, with its zero border, is stored with its rows and its columns
 /// grouped by their place within a block step (phase): a block's window then reads the same
@@ -257,11 +264,9 @@ fn transform_inputs<const T: usize, const W: usize, const P: usize, const Q: usi
             let image = &x[(n * c + ch) * h * w..][..h * w];
             let dst = &mut grouped[(ch * batch + n) * image_len..][..image_len];
             for (y, src) in image.chunks_exact(w).enumerate() {
-                let py = y + 1;
-                let row = &mut dst[(py % s * phase_rows + py / s) * row_len..][..row_len];
+                let row = &mut dst[by_phase(y + 1, s, phase_rows) * row_len..][..row_len];
                 for (x_, &v) in src.iter().enumerate() {
-                    let px = x_ + 1;
-                    row[px % s * (tw + 1) + px / s] = v;
+                    row[by_phase(x_ + 1, s, tw + 1)] = v;
                 }
             }
         }
@@ -271,7 +276,7 @@ fn transform_inputs<const T: usize, const W: usize, const P: usize, const Q: usi
     let mut along_rows = vec![0.0f32; P * rows_total * tw];
     let across = Rows { rows: rows_total, len: tw, dst_stride: tw, src_stride: row_len };
     for (j, coefficients) in algorithm.inputs.iter().enumerate() {
-        across.combine(&mut along_rows[j * rows_total * tw..][..rows_total * tw], &grouped, coefficients, |t| t % s * (tw + 1) + t / s);
+        across.combine(&mut along_rows[j * rows_total * tw..][..rows_total * tw], &grouped, coefficients, |t| by_phase(t, s, tw + 1));
     }
     // Along columns: point (i, j) of every block of every image.
     let plane = images * th * tw;
@@ -280,7 +285,7 @@ fn transform_inputs<const T: usize, const W: usize, const P: usize, const Q: usi
     for (i, coefficients) in algorithm.inputs.iter().enumerate() {
         for j in 0..P {
             let src = &along_rows[j * rows_total * tw..][..rows_total * tw];
-            down.combine(&mut out[(i * P + j) * plane..][..plane], src, coefficients, |t| (t % s * phase_rows + t / s) * tw);
+            down.combine(&mut out[(i * P + j) * plane..][..plane], src, coefficients, |t| by_phase(t, s, phase_rows) * tw);
         }
     }
     out
@@ -340,20 +345,20 @@ mod tests {
         out_channels: usize,
     }
 
-    /// A convolution (padding 1) by its definition: `weight` `[K, C, size, size]`.
-    fn direct(x: &[f32], weight: &[f32], bias: &[f32], s: Case, size: usize, stride: usize) -> Vec<f64> {
-        let (oh, ow) = ((s.height + 2 - size) / stride + 1, (s.width + 2 - size) / stride + 1);
+    /// A 3×3 convolution (padding 1) by its definition: `weight` `[K, C, 3, 3]`.
+    fn direct(x: &[f32], weight: &[f32], bias: &[f32], s: Case) -> Vec<f64> {
+        let (oh, ow) = (s.height, s.width);
         let mut out = vec![0.0f64; s.batch * s.out_channels * oh * ow];
         for n in 0..s.batch {
             for k in 0..s.out_channels {
                 for (row, col) in (0..oh).flat_map(|r| (0..ow).map(move |q| (r, q))) {
                     let mut sum = bias[k] as f64;
                     for c in 0..s.channels {
-                        for (i, j) in (0..size).flat_map(|i| (0..size).map(move |j| (i, j))) {
-                            let (y, x_) = ((stride * row + i) as isize - 1, (stride * col + j) as isize - 1);
+                        for (i, j) in (0..3).flat_map(|i| (0..3).map(move |j| (i, j))) {
+                            let (y, x_) = ((row + i) as isize - 1, (col + j) as isize - 1);
                             if y >= 0 && x_ >= 0 && (y as usize) < s.height && (x_ as usize) < s.width {
                                 let v = x[((n * s.channels + c) * s.height + y as usize) * s.width + x_ as usize] as f64;
-                                sum += v * weight[((k * s.channels + c) * size + i) * size + j] as f64;
+                                sum += v * weight[((k * s.channels + c) * 3 + i) * 3 + j] as f64;
                             }
                         }
                     }
@@ -433,7 +438,7 @@ mod tests {
         let cases = [(2, 3, 7, 7, 5), (1, 16, 6, 9, 4), (3, 1, 5, 4, 2), (1, 2, 1, 1, 3), (4, 128, 7, 7, 128), (3, 64, 48, 48, 64)];
         // F(4, 3)'s transforms have entries up to 8 (and G's 1/6, 1/24): rounding up to 3.6e-7 per
         // term was seen here, ten times the F(2, 2) ones'.
-        check(&cases, 3, false, conv3x3, |x, w, b, s| direct(x, w, b, s, 3, 1), 2e-6);
+        check(&cases, 3, false, conv3x3, direct, 2e-6);
     }
 
     #[test]

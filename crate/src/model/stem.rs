@@ -39,8 +39,7 @@ impl Conv2d {
 
     pub(super) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [out_channels, channels, kh, kw] = self.weight.dims();
-        let winograd = (kh, kw, self.stride, self.padding) == (3, 3, 1, 1) && cpu_conv::pays(channels, out_channels);
-        if winograd && x.device() == Device::flex() {
+        if (kh, kw, self.stride, self.padding) == (3, 3, 1, 1) && cpu_conv::pays(&x, channels, out_channels) {
             // Winograd's F(4×4, 3×3): 1/4 of the multiply-adds of burn-flex's im2col convolution.
             return cpu_conv::conv3x3(x, &self.weight, self.bias.clone(), &self.kernels);
         }
