@@ -64,7 +64,9 @@ md += `\n## Memory and size\n\n| | value |\n|---|---:|\n`;
 for (const [name, b] of Object.entries(report.browser.backends)) {
   if (b.memory) md += `| ${name}: wasm heap after load / peak | ${(b.memory.wasmHeapAfterLoadBytes / 2 ** 20).toFixed(1)} / ${(b.memory.peakWasmHeapBytes / 2 ** 20).toFixed(1)} MiB |\n`
     + `| ${name}: JS heap | ${b.memory.jsHeapBytes ? (b.memory.jsHeapBytes / 2 ** 20).toFixed(1) + ' MiB' : '—'} |\n`
-    + `| ${name}: peak during a generation (wasm memory / JS heap) | ${(b.memory.duringGenerate.peakWasmBytes / 2 ** 20).toFixed(1)} / ${b.memory.duringGenerate.peakJsHeapBytes ? (b.memory.duringGenerate.peakJsHeapBytes / 2 ** 20).toFixed(1) : '—'} MiB |\n`;
+    + `| ${name}: peak during a generation (wasm memory / JS heap) | ${(b.memory.duringGenerate.peakWasmBytes / 2 ** 20).toFixed(1)} / ${b.memory.duringGenerate.peakJsHeapBytes ? (b.memory.duringGenerate.peakJsHeapBytes / 2 ** 20).toFixed(1) : '—'} MiB |\n`
+    + `| ${name}: heap / packed weight bytes (after load / peak) | ${(b.memory.wasmHeapAfterLoadBytes / b.load.cold.shards.totalBytes).toFixed(2)} / ${(b.memory.duringGenerate.peakWasmBytes / b.load.cold.shards.totalBytes).toFixed(2)} |\n`
+    + `| ${name}: peak heap − packed weight bytes | ${((b.memory.duringGenerate.peakWasmBytes - b.load.cold.shards.totalBytes) / 2 ** 20).toFixed(1)} MiB |\n`;
 }
 const mib = (b) => (b / 2 ** 20).toFixed(2);
 for (const [build, name] of [['webgpu_and_cpu', 'WebGPU + 1-thread CPU build (pkg)'], ['cpu_threads', 'multi-threaded CPU build (pkg-threads)']]) {

@@ -35,6 +35,7 @@ async function pass(threads) {
 }
 
 async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
+  const GENERATE_STEPS = 4;
   const { UniVid, Clip } = await import('/www/univid/index.js');
   const { default: init, sampleClip, tokenize } = await import('/www/pkg/univid.js');
   await init();
@@ -57,10 +58,14 @@ async function measure({ onnxDir, f32, int8, runs, ORT, threads }) {
     config ??= model.manifest.model;
     const classify = await median(() => model.classify(clip));
     const describe = await median(() => model.describe(clip));
+    // Text→video as scripts/bench.mjs times it (4 Euler steps, guidance 2), per step: the same
+    // call on both packs, so the int8 row shows what keeping weights quantized costs there.
+    const generate = await median(() => model.generate(sample.caption, { steps: GENERATE_STEPS, guidance: 2.0, seed: 0 }));
     rows[`${name}, ${label}`] = {
       threads: model.threads,
       classify: { ms: classify.ms, probabilities: classify.out.digit_probabilities },
       describe: { ms: describe.ms, words: Array.from(tokenize(describe.out.text)) },
+      generateStep: { ms: generate.ms / GENERATE_STEPS },
     };
     model.dispose();
   }
@@ -168,11 +173,11 @@ const report = { machine, date: new Date().toISOString(), commit: commit(), ...o
 const cell = (x, digits = 1) => (x === undefined ? '—' : x.toFixed(digits));
 let md = `Test split, seed 0, clip 0 (${report.caption}). Median of ${runs} runs after one warm-up; on one thread, then on every core. `
   + "Differences are against UniVid f32 on the same number of threads. Text→video's flow step is the `glyph_step` row of the per-op table.\n\n"
-  + '| runtime | classify ms | describe ms | max abs diff, digit probabilities | same caption |\n|---|---:|---:|---:|---|\n';
+  + '| runtime | classify ms | describe ms | text→video, per step ms | max abs diff, digit probabilities | same caption |\n|---|---:|---:|---:|---:|---|\n';
 for (const [name, row] of Object.entries(report.rows)) {
   const same = row.describe ? (row.describe.sameWords ? 'yes' : 'no') : '—';
-  if (row.error) md += `| ${name} | failed: ${row.error} | | | |\n`;
-  else md += `| ${name} | ${cell(row.classify?.ms)} | ${cell(row.describe?.ms)} | ${row.classify?.maxAbsDiff?.toExponential(1) ?? '—'} | ${same} |\n`;
+  if (row.error) md += `| ${name} | failed: ${row.error} | | | | |\n`;
+  else md += `| ${name} | ${cell(row.classify?.ms)} | ${cell(row.describe?.ms)} | ${cell(row.generateStep?.ms)} | ${row.classify?.maxAbsDiff?.toExponential(1) ?? '—'} | ${same} |\n`;
 }
 md += `\nPer op (the model's own functions at its shapes: 161 tokens × 256, 8 heads, expert hidden 512; `
   + "glyph_step: text→video's flow step, the glyph U-Net's guided estimate for two digits, a batch of four 28×28 glyphs; "

@@ -1,30 +1,69 @@
 //! The two plain layers everything is built from, holding burn tensors loaded by name.
 
 use super::error::Result;
+use super::quantized::QuantizedMatrix;
 use super::weights::Weights;
 use burn::tensor::activation;
 use burn::tensor::module::{layer_norm, linear};
 use burn::tensor::{Device, Tensor, TensorData};
+use std::sync::Arc;
 
 /// PyTorch's `nn.Linear`: files store weight as [out, in]; burn's `linear` wants [in, out].
 #[derive(Clone, Debug)]
 pub struct Linear {
-    weight: Tensor<2>,
+    weight: LinearWeight,
     bias: Tensor<1>,
+}
+
+#[derive(Clone, Debug)]
+pub enum LinearWeight {
+    /// `[in, out]`: the transposed view of the file's `[out, in]`.
+    Float(Tensor<2>),
+    /// The pack's int8/int4 codes, kept on the CPU backend (`quantized.rs`).
+    Quantized(Arc<QuantizedMatrix>),
+}
+
+impl LinearWeight {
+    /// `name`'s weight as `device` runs it: the pack's integer form on the CPU backend where the
+    /// loader kept one, f32 otherwise.
+    pub fn load(weights: &Weights, name: &str, device: &Device) -> Result<Self> {
+        match weights.quantized(name) {
+            Some(matrix) if *device == Device::flex() => Ok(Self::Quantized(matrix)),
+            _ => Ok(Self::Float(weights.tensor2(name, device)?.transpose())),
+        }
+    }
+
+    /// Consecutive equal row ranges of the file's `[out, in]` (PyTorch's packed q, k, v).
+    pub fn split_rows(&self, parts: usize) -> Vec<Self> {
+        match self {
+            Self::Float(w) => {
+                let rows = w.dims()[1] / parts;
+                (0..parts).map(|p| Self::Float(w.clone().narrow(1, p * rows, rows))).collect()
+            }
+            Self::Quantized(m) => m.split_rows(parts).into_iter().map(|m| Self::Quantized(Arc::new(m))).collect(),
+        }
+    }
 }
 
 impl Linear {
     pub fn load(weights: &Weights, name: &str, device: &Device) -> Result<Self> {
         Ok(Self {
-            weight: weights.tensor2(&format!("{name}.weight"), device)?.transpose(),
+            weight: LinearWeight::load(weights, &format!("{name}.weight"), device)?,
             bias: weights.tensor1(&format!("{name}.bias"), device)?,
         })
+    }
+
+    pub fn new(weight: LinearWeight, bias: Tensor<1>) -> Self {
+        Self { weight, bias }
     }
 
     /// # Shapes
     /// `[.., in]` → `[.., out]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        project(x, self.weight.clone(), Some(self.bias.clone()))
+        match &self.weight {
+            LinearWeight::Float(weight) => project(x, weight.clone(), Some(self.bias.clone())),
+            LinearWeight::Quantized(matrix) => matrix.project(x, self.bias.clone()),
+        }
     }
 }
 

@@ -56,6 +56,7 @@ mod error;
 mod experts;
 pub(crate) mod layers;
 mod probe;
+pub(crate) mod quantized;
 mod readback;
 pub(crate) mod sequence;
 pub mod slots;

@@ -22,7 +22,7 @@ pub mod text;
 
 use super::config::ModelConfig;
 use super::error::Result;
-use super::layers::{gelu, project, LayerNorm, Linear};
+use super::layers::{gelu, LayerNorm, Linear, LinearWeight};
 use super::stem::Conv2d;
 use super::weights::Weights;
 use super::read;
@@ -50,18 +50,18 @@ pub fn slot_heads(heads: usize) -> usize {
 /// PyTorch's `nn.MultiheadAttention` (packed `in_proj` of q, k, v; no mask).
 #[derive(Clone, Debug)]
 struct CrossAttention {
-    /// q, k, v: `[D, D]` (in, out) and `[D]`.
-    projections: Vec<(Tensor<2>, Tensor<1>)>,
+    /// q, k, v: `[D] → [D]`.
+    projections: Vec<Linear>,
     out: Linear,
     heads: usize,
 }
 
 impl CrossAttention {
     fn load(weights: &Weights, name: &str, heads: usize, device: &Device) -> Result<Self> {
-        let w = weights.tensor2(&format!("{name}.in_proj_weight"), device)?;
+        let w = LinearWeight::load(weights, &format!("{name}.in_proj_weight"), device)?;
         let b = weights.tensor1(&format!("{name}.in_proj_bias"), device)?;
-        let d = w.dims()[1];
-        let projections = (0..3).map(|i| (w.clone().narrow(0, i * d, d).transpose(), b.clone().narrow(0, i * d, d))).collect();
+        let d = b.dims()[0] / 3;
+        let projections = w.split_rows(3).into_iter().enumerate().map(|(i, w)| Linear::new(w, b.clone().narrow(0, i * d, d))).collect();
         Ok(Self { projections, out: Linear::load(weights, &format!("{name}.out_proj"), device)?, heads })
     }
 
@@ -71,8 +71,7 @@ impl CrossAttention {
         let lk = memory.dims()[1];
         let hd = d / self.heads;
         let split = |t: Tensor<3>, i: usize, l: usize| {
-            let (w, bias) = &self.projections[i];
-            project(t, w.clone(), Some(bias.clone())).reshape([b, l, self.heads, hd]).swap_dims(1, 2)
+            self.projections[i].forward(t).reshape([b, l, self.heads, hd]).swap_dims(1, 2)
         };
         let (q, k, v) = (split(x, 0, lq), split(memory.clone(), 1, lk), split(memory, 2, lk));
         let y = attention(q, k, v, None, None, AttentionModuleOptions::default());

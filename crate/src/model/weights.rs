@@ -3,10 +3,13 @@
 
 use super::config::ModelConfig;
 use super::error::{ModelError, Result};
+use super::quantized::QuantizedMatrix;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use safetensors::{Dtype, SafeTensors};
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, Default)]
 pub struct Weights {
@@ -14,6 +17,9 @@ pub struct Weights {
     /// Tensors already on a device, flattened (the streaming loader uploads each one as soon as
     /// it is decoded so the host never holds a whole checkpoint).
     on_device: HashMap<String, (Vec<usize>, Tensor<1>)>,
+    /// Matrix weights still in the pack's integer form (the CPU backend multiplies them as they
+    /// are; any other use widens them).
+    quantized: HashMap<String, Arc<QuantizedMatrix>>,
 }
 
 impl Weights {
@@ -92,18 +98,24 @@ impl Weights {
 
     /// Tensors already decoded and checked by the caller (the pack loader).
     pub(crate) fn from_map(tensors: HashMap<String, (Vec<usize>, Vec<f32>)>) -> Self {
-        Self { tensors, on_device: HashMap::new() }
+        Self { tensors, ..Self::default() }
     }
 
     pub(crate) fn from_parts(
         tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
         on_device: HashMap<String, (Vec<usize>, Tensor<1>)>,
+        quantized: HashMap<String, Arc<QuantizedMatrix>>,
     ) -> Self {
-        Self { tensors, on_device }
+        Self { tensors, on_device, quantized }
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.tensors.contains_key(name) || self.on_device.contains_key(name)
+        self.tensors.contains_key(name) || self.on_device.contains_key(name) || self.quantized.contains_key(name)
+    }
+
+    /// The integer form of a matrix weight, where the pack had one and the loader kept it.
+    pub(crate) fn quantized(&self, name: &str) -> Option<Arc<QuantizedMatrix>> {
+        self.quantized.get(name).cloned()
     }
 
     /// A tensor of rank `D`: the device copy reshaped, or the host values uploaded.
@@ -112,9 +124,12 @@ impl Weights {
             let dims: [usize; D] = shape.as_slice().try_into().map_err(|_| rank_error(name, shape, D))?;
             return Ok(flat.clone().reshape(dims));
         }
-        let (shape, values) = self.get(name)?;
-        let dims: [usize; D] = shape.as_slice().try_into().map_err(|_| rank_error(name, shape, D))?;
-        let tensor = Tensor::from_data(TensorData::new(values.clone(), dims), device);
+        let (shape, values) = match self.quantized.get(name) {
+            Some(matrix) => (matrix.shape().to_vec(), matrix.widen()),
+            None => self.get(name).map(|(shape, values)| (shape.clone(), values.clone()))?,
+        };
+        let dims: [usize; D] = shape.as_slice().try_into().map_err(|_| rank_error(name, &shape, D))?;
+        let tensor = Tensor::from_data(TensorData::new(values, dims), device);
         // On an autodiff device (burn's own training throughput, `bench::train`) every weight is
         // a leaf whose gradient the backward pass computes.
         #[cfg(feature = "train-bench")]
@@ -128,8 +143,12 @@ impl Weights {
         self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() })
     }
 
-    pub fn values(&self, name: &str) -> Result<&[f32]> {
-        Ok(&self.get(name)?.1)
+    /// A host tensor's values (a quantized matrix widened).
+    pub fn values(&self, name: &str) -> Result<Cow<'_, [f32]>> {
+        match self.quantized.get(name) {
+            Some(matrix) => Ok(matrix.widen().into()),
+            None => Ok(self.get(name)?.1.as_slice().into()),
+        }
     }
 
     pub fn tensor1(&self, name: &str, device: &Device) -> Result<Tensor<1>> {

@@ -6,12 +6,14 @@
 //! so a bad shard changes nothing and can be retried.
 
 use super::manifest::{Group, Manifest, TensorEntry};
-use super::quant::{dequantize_int4, dequantize_int8, Scheme};
+use super::quant::Scheme;
 use super::{sha256_hex, PackError, Result};
-use crate::model::{to_f32, Weights};
+use crate::model::quantized::{Codes, QuantizedMatrix};
+use crate::model::{to_f32, ModelError, Weights};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Tensors up to this many values also stay on the host (gate tables are read there).
 const HOST_COPY_MAX: usize = 4096;
@@ -23,6 +25,9 @@ pub struct Loader {
     /// With a device, each decoded tensor is uploaded at once and its host copy dropped.
     device: Option<Device>,
     uploaded: HashMap<String, (Vec<usize>, Tensor<1>)>,
+    /// Int8/int4 matrices stay in their packed form on the host and the CPU backend; only a GPU
+    /// device gets them widened to f32 (in its own memory).
+    quantized: HashMap<String, Arc<QuantizedMatrix>>,
     decoded: usize,
     taken: Vec<Group>,
 }
@@ -31,8 +36,8 @@ impl Loader {
     /// Keeps decoded tensors on the host (packing, verifying, tests).
     pub fn new(manifest: Manifest) -> Self {
         let received = vec![false; manifest.shards.len()];
-        let (tensors, uploaded) = (HashMap::new(), HashMap::new());
-        Self { manifest, received, tensors, device: None, uploaded, decoded: 0, taken: Vec::new() }
+        let (tensors, uploaded, quantized) = (HashMap::new(), HashMap::new(), HashMap::new());
+        Self { manifest, received, tensors, device: None, uploaded, quantized, decoded: 0, taken: Vec::new() }
     }
 
     /// Uploads every decoded tensor to `device` straight away: peak host memory is one shard plus
@@ -55,7 +60,7 @@ impl Loader {
         &self.manifest
     }
 
-    /// Verifies shard `index` and decodes its tensors to f32.
+    /// Verifies shard `index` and decodes its tensors (f16 to f32; int8/int4 kept as they are).
     pub fn add_shard(&mut self, index: usize, bytes: &[u8]) -> Result<()> {
         let shard = self.manifest.shards.get(index).ok_or(PackError::NoSuchShard { index })?;
         let name = shard.file.clone();
@@ -68,12 +73,26 @@ impl Loader {
         let decoded = decode_shard(&self.manifest, index, bytes)?;
         self.decoded += decoded.len();
         for (tensor, shape, values) in decoded {
-            match &self.device {
-                Some(device) if values.len() > HOST_COPY_MAX => {
-                    let n = values.len();
-                    self.uploaded.insert(tensor, (shape, Tensor::from_data(TensorData::new(values, [n]), device)));
+            // The GPU backend's fusion queue keeps an upload's host bytes until it runs: flushed
+            // after each tensor, the wasm heap holds one widened tensor at a time (the `large` int8
+            // pack on WebGPU: heap after load 0.68× its packed bytes unflushed, 0.15× flushed).
+            let upload = |values: Vec<f32>, device: &Device| -> Result<(Vec<usize>, Tensor<1>)> {
+                let n = values.len();
+                let tensor = Tensor::from_data(TensorData::new(values, [n]), device);
+                device.flush().map_err(|e| ModelError::Backend(format!("{e:?}")))?;
+                Ok((shape.clone(), tensor))
+            };
+            match (values, &self.device) {
+                (Decoded::Quantized(matrix), Some(device)) if *device != Device::flex() => {
+                    self.uploaded.insert(tensor, upload(matrix.widen(), device)?);
                 }
-                _ => {
+                (Decoded::Quantized(matrix), _) => {
+                    self.quantized.insert(tensor, Arc::new(matrix));
+                }
+                (Decoded::Float(values), Some(device)) if values.len() > HOST_COPY_MAX => {
+                    self.uploaded.insert(tensor, upload(values, device)?);
+                }
+                (Decoded::Float(values), _) => {
                     self.tensors.insert(tensor, (shape, values));
                 }
             }
@@ -97,21 +116,30 @@ impl Loader {
             return Err(PackError::GroupNotReady { group: g.name() });
         }
         let wanted = |n: &String| groups.contains(&Group::of(n));
-        let host: Vec<String> = self.tensors.keys().filter(|n| wanted(n)).cloned().collect();
-        let device: Vec<String> = self.uploaded.keys().filter(|n| wanted(n)).cloned().collect();
-        let host = host.into_iter().filter_map(|n| self.tensors.remove_entry(&n)).collect();
-        let device = device.into_iter().filter_map(|n| self.uploaded.remove_entry(&n)).collect();
+        fn take_from<T>(map: &mut HashMap<String, T>, wanted: impl Fn(&String) -> bool) -> HashMap<String, T> {
+            let names: Vec<String> = map.keys().filter(|n| wanted(n)).cloned().collect();
+            names.into_iter().filter_map(|n| map.remove_entry(&n)).collect()
+        }
+        let host = take_from(&mut self.tensors, wanted);
+        let device = take_from(&mut self.uploaded, wanted);
+        let quantized = take_from(&mut self.quantized, wanted);
         for &group in groups {
             if !self.taken.contains(&group) {
                 self.taken.push(group);
             }
         }
-        Ok(Weights::from_parts(host, device))
+        Ok(Weights::from_parts(host, device, quantized))
     }
 }
 
-/// One decoded tensor: name, shape, f32 values.
-pub type DecodedTensor = (String, Vec<usize>, Vec<f32>);
+/// A tensor's values as the loader keeps them.
+pub enum Decoded {
+    Float(Vec<f32>),
+    Quantized(QuantizedMatrix),
+}
+
+/// One decoded tensor: name, shape, values.
+pub type DecodedTensor = (String, Vec<usize>, Decoded);
 
 /// Everything [`Loader::add_shard`] checks after size and sha256: the safetensors structure and,
 /// for each tensor the manifest puts in shard `index`, its dtype, shape, byte range, scale and
@@ -128,7 +156,7 @@ pub fn decode_shard(manifest: &Manifest, index: usize, bytes: &[u8]) -> Result<V
     Ok(decoded)
 }
 
-fn decode(file: &SafeTensors, bytes: &[u8], name: &str, entry: &TensorEntry) -> std::result::Result<Vec<f32>, String> {
+fn decode(file: &SafeTensors, bytes: &[u8], name: &str, entry: &TensorEntry) -> std::result::Result<Decoded, String> {
     let view = file.tensor(name).map_err(|_| format!("tensor '{name}' is missing"))?;
     let start = view.data().as_ptr() as u64 - bytes.as_ptr() as u64;
     if [start, start + view.data().len() as u64] != entry.byte_range || format!("{:?}", view.dtype()) != entry.dtype {
@@ -156,15 +184,28 @@ fn decode(file: &SafeTensors, bytes: &[u8], name: &str, entry: &TensorEntry) -> 
     if view.shape() != stored_shape.as_slice() || view.dtype() != expected_dtype {
         return Err(format!("tensor '{name}' is stored as {:?} {:?}, the manifest says {:?}", view.dtype(), view.shape(), entry.quant));
     }
-    let values = match entry.quant {
-        Scheme::F32 | Scheme::F16 => float_values(expected_dtype, view.data()),
-        Scheme::Int8 => dequantize_int8(bytemuck::cast_slice(view.data()), &scale(vec![shape[0]])?, shape[1]),
-        Scheme::Int4 => dequantize_int4(view.data(), &scale(entry.quant.scale_shape(shape).unwrap_or_default())?),
-    };
-    if values.iter().any(|v| !v.is_finite()) {
-        return Err(format!("tensor '{name}' contains NaN or infinite values"));
+    let non_finite = || format!("tensor '{name}' contains NaN or infinite values");
+    match entry.quant {
+        Scheme::F32 | Scheme::F16 => {
+            let values = float_values(expected_dtype, view.data());
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(non_finite());
+            }
+            Ok(Decoded::Float(values))
+        }
+        // Codes are bounded integers: the tensor is finite exactly when its scales are.
+        Scheme::Int8 | Scheme::Int4 => {
+            let scales = scale(entry.quant.scale_shape(shape).unwrap_or_default())?;
+            if scales.iter().any(|v| !v.is_finite()) {
+                return Err(non_finite());
+            }
+            let codes = match entry.quant {
+                Scheme::Int8 => Codes::Int8(bytemuck::cast_slice(view.data()).to_vec()),
+                _ => Codes::Int4(view.data().to_vec()),
+            };
+            Ok(Decoded::Quantized(QuantizedMatrix::new(shape[0], shape[1], codes, scales)))
+        }
     }
-    Ok(values)
 }
 
 /// `dtype` was checked to be F32 or F16 before this is called.

@@ -1,6 +1,6 @@
 //! `manifest.json`: what a packed model is, where every tensor lives, and how to check it.
 
-use super::quant::Scheme;
+use super::quant::{Scheme, INT4_BLOCK};
 use super::{PackError, Result};
 use crate::model::ModelConfig;
 use serde::{Deserialize, Serialize};
@@ -150,6 +150,14 @@ impl Manifest {
             }
             if entry.byte_range[0] > entry.byte_range[1] || entry.byte_range[1] > self.shards[entry.shard].bytes {
                 return bad(format!("tensor '{name}' has a byte range outside its shard"));
+            }
+            let blocks_fit = match entry.quant {
+                Scheme::Int8 => entry.shape.len() == 2,
+                Scheme::Int4 => entry.shape.len() == 2 && entry.shape[1] % INT4_BLOCK == 0,
+                Scheme::F32 | Scheme::F16 => true,
+            };
+            if !blocks_fit {
+                return bad(format!("tensor '{name}' of shape {:?} cannot be stored as {:?}", entry.shape, entry.quant));
             }
             if entry.quant.scale_shape(&entry.shape).is_some() != entry.scale.is_some() {
                 return bad(format!("tensor '{name}': scheme {:?} and scale tensor disagree", entry.quant));

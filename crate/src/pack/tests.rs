@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::{ModelConfig, Weights};
+use std::collections::HashMap;
 
 fn tiny_pack(scheme: Scheme, shard_bytes: usize) -> (Weights, Packed) {
     let config = ModelConfig::tiny();
@@ -19,7 +20,7 @@ fn load_all(packed: &Packed) -> Result<Loader> {
 
 fn worst_error(a: &Weights, b: &Weights, name: &str) -> f32 {
     let (x, y) = (a.values(name).unwrap(), b.values(name).unwrap());
-    x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max)
+    x.iter().zip(y.iter()).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max)
 }
 
 #[test]
@@ -102,6 +103,41 @@ fn bad_manifests_are_refused_before_any_shard() {
     json["shards"][0]["bytes"] = (MAX_MODEL_BYTES + 1).into();
     assert!(matches!(Manifest::parse(&serde_json::to_vec(&json).unwrap()), Err(PackError::TooLarge { .. })));
     assert!(matches!(Manifest::parse(b"{\"format\": 3"), Err(PackError::Manifest(_))));
+    // A quantized scheme needs a matrix (int4: whole blocks per row).
+    let mut json = serde_json::to_value(&packed.manifest).unwrap();
+    json["tensors"]["norm.bias"]["quant"] = "int8".into();
+    json["tensors"]["norm.bias"]["scale"] = "norm.bias.scale".into();
+    assert!(matches!(Manifest::parse(&serde_json::to_vec(&json).unwrap()), Err(PackError::Manifest(_))));
+}
+
+/// The CPU backend multiplies the pack's int8/int4 codes as they are (`model/quantized.rs`); the
+/// same pack with its weights widened at load (as the GPU backend gets them) must answer alike.
+#[test]
+fn weights_kept_quantized_answer_as_widened_ones() {
+    use crate::data::Clip;
+    use crate::model::UniVid;
+    use burn::tensor::Device;
+    let device = Device::flex();
+    for scheme in [Scheme::Int8, Scheme::Int4] {
+        let (_, packed) = tiny_pack(scheme, 1 << 20);
+        let kept = load_all(&packed).unwrap().take(&Group::ALL).unwrap();
+        let names: Vec<String> = ModelConfig::tiny().tensor_shapes().into_iter().map(|(n, _)| n).collect();
+        let widened: HashMap<String, (Vec<usize>, Vec<f32>)> = names
+            .iter()
+            .map(|n| (n.clone(), (packed.manifest.tensors[n].shape.clone(), kept.values(n).unwrap().into_owned())))
+            .collect();
+        let quantized = UniVid::load(ModelConfig::tiny(), &kept, &device).unwrap();
+        let reference = UniVid::load(ModelConfig::tiny(), &Weights::from_map(widened), &device).unwrap();
+        let pixels = (0..20 * 64 * 64).map(|i| if (i % 64 + 2 * (i / 4096)) % 16 < 5 && (i / 64) % 9 < 6 { 255 } else { 0 }).collect();
+        let clip = Clip::new(20, 64, 64, pixels).unwrap();
+        let a = pollster::block_on(quantized.classify(&clip)).unwrap();
+        let b = pollster::block_on(reference.classify(&clip)).unwrap();
+        let worst = a.digit_probabilities.iter().zip(&b.digit_probabilities).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-4, "{scheme:?}: digit probabilities differ by {worst}");
+        let describe = |model: &UniVid| pollster::block_on(model.describe(&clip, Default::default())).unwrap();
+        let (a, b) = (describe(&quantized), describe(&reference));
+        assert_eq!(a.text, b.text, "{scheme:?}");
+    }
 }
 
 #[test]

@@ -43,7 +43,7 @@ pub fn pack(weights: &Weights, config: &ModelConfig, scheme: Scheme, shard_bytes
         let mut entries: Vec<(String, Scheme, Vec<usize>)> = Vec::new();
         for (name, shape) in config.tensor_shapes().into_iter().filter(|(n, _)| Group::of(n) == group) {
             let tensor_scheme = scheme.for_tensor(&name, &shape);
-            pending.extend(encode(&name, &shape, weights.values(&name)?, tensor_scheme));
+            pending.extend(encode(&name, &shape, &weights.values(&name)?, tensor_scheme));
             entries.push((name, tensor_scheme, shape));
             if pending.iter().map(|s| s.bytes.len()).sum::<usize>() >= shard_bytes {
                 flush(group, &mut pending, &mut entries, &mut manifest, &mut shards)?;

@@ -3,7 +3,7 @@
 # OpBench) in a scratch worktree, then times them in Node's V8 with <name>.mjs, which prints a
 # markdown table. One thread (the page's own).
 #   scripts/trainer/probes/wasm_probe.sh conv_layers    # each Winograd layer vs burn-flex's conv
-#   scripts/trainer/probes/wasm_probe.sh int8_linear    # int8 weights kept in memory vs f32
+#   scripts/trainer/probes/wasm_probe.sh int8_linear    # int8/int4 weights kept in memory vs f32
 set -euo pipefail
 name="$1"
 cd "$(dirname "$0")/../../.."
