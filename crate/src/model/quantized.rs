@@ -25,9 +25,13 @@ const WIDEN_FROM_ROWS_INT4: usize = 8;
 const ROW_LEVELS: f32 = 8191.0;
 /// Inputs summed in i32 before the partial sum moves to f32 (the bound above).
 const MAX_BLOCK: usize = 2048;
-/// Below this many multiply-adds the integer product stays on one thread.
+/// Below this many multiply-adds the integer product stays on one thread: a decoding step of the
+/// small model (≤ 0.2 M per product) ran 20 % slower on two threads when every product went to the
+/// pool (describe, `scripts/bench`'s peer table).
 #[cfg(feature = "parallel")]
-const PARALLEL_WORK: usize = 1 << 17;
+const PARALLEL_WORK: usize = 1 << 20;
+/// Output rows per task on the pool.
+const OUTPUTS_PER_TASK: usize = 64;
 
 /// The integer codes as the pack stores them.
 #[derive(Debug)]
@@ -126,36 +130,37 @@ impl QuantizedMatrix {
             Codes::Int4(_) => INT4_BLOCK,
         };
         let scales_per_row = self.scales.len() / self.rows;
-        // One output row: its codes as i8, then per input row the blocks' integer sums, each
-        // times its weight scale (an int8 row has one, shared by its blocks).
-        let output_row = |o: usize| -> Vec<f32> {
-            let codes = self.row_codes(o);
-            let scales = &self.scales[o * scales_per_row..(o + 1) * scales_per_row];
-            quantized
-                .iter()
-                .zip(&row_scales)
-                .map(|(q, &row_scale)| {
+        // Output rows `first..` into `out` (`[outputs, count]`): each row's codes as i8, then per
+        // input row the blocks' integer sums, each times its weight scale (an int8 row has one,
+        // shared by its blocks).
+        let fill = |(task, out): (usize, &mut [f32])| {
+            for (i, out) in out.chunks_exact_mut(count).enumerate() {
+                let o = task * OUTPUTS_PER_TASK + i;
+                let codes = self.row_codes(o);
+                let scales = &self.scales[o * scales_per_row..(o + 1) * scales_per_row];
+                for ((out, q), &row_scale) in out.iter_mut().zip(&quantized).zip(&row_scales) {
                     let sum: f32 = q
                         .chunks(block)
                         .zip(codes.chunks(block))
                         .enumerate()
                         .map(|(b, (q, w))| dot(q, w) as f32 * scales[b.min(scales.len() - 1)])
                         .sum();
-                    sum * row_scale
-                })
-                .collect()
+                    *out = sum * row_scale;
+                }
+            }
         };
+        let mut by_output = vec![0.0; self.rows * count];
         #[cfg(feature = "parallel")]
-        let by_output: Vec<Vec<f32>> = if count * self.rows * self.cols >= PARALLEL_WORK {
+        if count * self.rows * self.cols >= PARALLEL_WORK {
             use rayon::prelude::*;
-            (0..self.rows).into_par_iter().map(output_row).collect()
+            by_output.par_chunks_mut(OUTPUTS_PER_TASK * count).enumerate().for_each(fill);
         } else {
-            (0..self.rows).map(output_row).collect()
-        };
+            by_output.chunks_mut(OUTPUTS_PER_TASK * count).enumerate().for_each(fill);
+        }
         #[cfg(not(feature = "parallel"))]
-        let by_output: Vec<Vec<f32>> = (0..self.rows).map(output_row).collect();
+        by_output.chunks_mut(OUTPUTS_PER_TASK * count).enumerate().for_each(fill);
         let mut y = vec![0.0; count * self.rows];
-        for (o, column) in by_output.iter().enumerate() {
+        for (o, column) in by_output.chunks_exact(count).enumerate() {
             for (t, v) in column.iter().enumerate() {
                 y[t * self.rows + o] = *v;
             }
@@ -235,7 +240,8 @@ mod tests {
     #[test]
     fn products_match_the_widened_weight() {
         let device = Device::flex();
-        for (rows, cols) in [(5, 64), (96, 32), (24, 4160)] {
+        // The last: several tasks on the pool (a partial one too) and int8 rows of two i32 blocks.
+        for (rows, cols) in [(5, 64), (96, 32), (24, 4160), (300, 2080)] {
             for m in matrices(rows, cols) {
                 let wide = m.widen();
                 for count in [1, 3, m.widen_from_rows() + 1] {
