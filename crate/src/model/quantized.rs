@@ -4,9 +4,9 @@
 //!
 //! - Many rows (a whole clip's tokens): the weight is widened to f32 for the call and multiplied
 //!   with burn's `gemm`; the widened values are exactly those a load-time dequantization made, so
-//!   the result is today's f32 result, at about the same speed (`docs/bench.md`).
+//!   the result is the f32 weights' result, at about the same speed (`docs/bench.md`).
 //! - A few rows (a decoding step): widening would cost more than the product, so the rows are
-//!   quantized to 14-bit integers (one scale per row) and multiplied with the int8 codes in integer
+//!   quantized to 14-bit integers (one scale per row) and multiplied with the codes in integer
 //!   arithmetic: `i16 × i8` products summed in `i32` lanes (wasm SIMD128's `i32x4.dot_i16x8_s`
 //!   pattern). The rows' rounding (at most 1/16382 of a row's largest value) is far below the
 //!   weights' own.
@@ -65,15 +65,6 @@ impl QuantizedMatrix {
 
     pub fn shape(&self) -> [usize; 2] {
         [self.rows, self.cols]
-    }
-
-    /// Bytes held: codes and scales.
-    pub fn bytes(&self) -> usize {
-        let codes = match &self.codes {
-            Codes::Int8(v) => v.len(),
-            Codes::Int4(v) => v.len(),
-        };
-        codes + 4 * self.scales.len()
     }
 
     /// The f32 values, `[rows, cols]` row-major: the same numbers as the pack's dequantization.
