@@ -13,7 +13,7 @@
 
 use super::layers::project;
 use super::readback::read_on_cpu;
-use crate::pack::quant::{dequantize_int4, dequantize_int8, INT4_BLOCK};
+use crate::pack::quant::{dequantize_int4, dequantize_int8, unpack_int4, INT4_BLOCK};
 use burn::tensor::{Tensor, TensorData};
 
 /// From this many rows on, a product widens the weight and runs as f32: the crossovers measured
@@ -121,9 +121,9 @@ impl QuantizedMatrix {
             Codes::Int4(_) => INT4_BLOCK,
         };
         let scales_per_row = self.scales.len() / self.rows;
-        // Output rows `first..` into `out` (`[outputs, count]`): each row's codes as i8, then per
-        // input row the blocks' integer sums, each times its weight scale (an int8 row has one,
-        // shared by its blocks).
+        // Task `task`'s output rows into `out` (`[outputs, count]`): each row's codes as i8, then
+        // per input row the blocks' integer sums, each times its weight scale (an int8 row has
+        // one, shared by its blocks).
         let fill = |(task, out): (usize, &mut [f32])| {
             for (i, out) in out.chunks_exact_mut(count).enumerate() {
                 let o = task * OUTPUTS_PER_TASK + i;
@@ -163,10 +163,7 @@ impl QuantizedMatrix {
     fn row_codes(&self, o: usize) -> std::borrow::Cow<'_, [i8]> {
         match &self.codes {
             Codes::Int8(v) => v[o * self.cols..(o + 1) * self.cols].into(),
-            Codes::Int4(v) => {
-                let nibble = |n: u8| (n << 4) as i8 >> 4; // sign-extend 4 bits
-                v[o * self.cols / 2..(o + 1) * self.cols / 2].iter().flat_map(|&b| [nibble(b & 0x0f), nibble(b >> 4)]).collect::<Vec<i8>>().into()
-            }
+            Codes::Int4(v) => v[o * self.cols / 2..(o + 1) * self.cols / 2].iter().flat_map(|&b| unpack_int4(b)).collect::<Vec<i8>>().into(),
         }
     }
 }

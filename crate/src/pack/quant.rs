@@ -104,13 +104,18 @@ pub fn quantize_int4(weights: &[f32]) -> (Vec<u8>, Vec<f32>) {
     (packed, scales)
 }
 
+/// One byte's two int4 values, low nibble first, each sign-extended from 4 bits.
+pub fn unpack_int4(b: u8) -> [i8; 2] {
+    [(b << 4) as i8 >> 4, b as i8 >> 4]
+}
+
 pub fn dequantize_int4(packed: &[u8], scales: &[f32]) -> Vec<f32> {
     let mut out = vec![0.0; packed.len() * 2];
     for ((out, block), &s) in out.chunks_exact_mut(INT4_BLOCK).zip(packed.chunks_exact(INT4_BLOCK / 2)).zip(scales) {
         for (pair, &b) in out.chunks_exact_mut(2).zip(block) {
-            // Sign-extend each 4-bit half.
-            pair[0] = ((b << 4) as i8 >> 4) as f32 * s;
-            pair[1] = (b as i8 >> 4) as f32 * s;
+            let [low, high] = unpack_int4(b);
+            pair[0] = low as f32 * s;
+            pair[1] = high as f32 * s;
         }
     }
     out
