@@ -1,6 +1,7 @@
 // Every API method on the shipped model, on both browser backends (WebGPU through SwiftShader,
 // and the wasm CPU path): the same seed gives identical bytes on the same backend, and the two
-// backends agree within the documented tolerance (README, "Determinism").
+// backends agree within the documented tolerance (README, "Determinism"). UNIVID_PACK=/out/… runs
+// another pack the same way (e.g. an int4 one: `univid pack --checkpoint models/univid-small --quant int4`).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { blankPage } from './browser.mjs';
@@ -9,6 +10,7 @@ import { blankPage } from './browser.mjs';
 // summation order differs between GPU kernels and the CPU; a flow step amplifies it slightly).
 const PROBABILITY_TOLERANCE = 1e-3;
 const PIXEL_TOLERANCE = 4;
+const PACK = process.env.UNIVID_PACK ?? '/models/univid-small-int8';
 
 let page, close;
 const results = {};
@@ -21,13 +23,13 @@ after(() => close?.());
 
 /** In the page: load the pack on `backend` and run every method, twice for the seeded ones. */
 function runAll(backend) {
-  return page.evaluate(async (backend) => {
+  return page.evaluate(async ({ backend, pack }) => {
     const api = await import('/www/univid/index.js');
     const { default: init, sampleClip } = await import('/www/pkg/univid.js');
     await init();
     const digits = new Uint8Array(await (await fetch('/www/digits-test.bin')).arrayBuffer());
     const clip = api.Clip.fromPixels(sampleClip(digits, 'test', 0, 5).pixels, { frames: 20, size: 64 });
-    const model = await api.UniVid.load('/models/univid-small-int8', { backend });
+    const model = await api.UniVid.load(pack, { backend });
     await model.fullyLoaded;
     const pixels = (c) => Array.from(c.pixels);
     const generate = async () => pixels(await model.generate('digit 4 moves up', { steps: 1, seed: 3 }));
@@ -44,7 +46,7 @@ function runAll(backend) {
     };
     model.dispose();
     return out;
-  }, backend);
+  }, { backend, pack: PACK });
 }
 
 for (const backend of ['cpu', 'webgpu']) {

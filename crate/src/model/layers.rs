@@ -2,10 +2,10 @@
 
 use super::error::Result;
 use super::quantized::QuantizedMatrix;
-use super::weights::Weights;
+use super::weights::{QuantizedWeight, Weights};
 use burn::tensor::activation;
 use burn::tensor::module::{layer_norm, linear};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use std::sync::Arc;
 
 /// PyTorch's `nn.Linear`: files store weight as [out, in]; burn's `linear` wants [in, out].
@@ -17,31 +17,52 @@ pub struct Linear {
 
 #[derive(Clone, Debug)]
 pub enum LinearWeight {
-    /// `[in, out]`: the transposed view of the file's `[out, in]`.
+    /// `[in, out]`: the transposed view of the file's `[out, in]` (on a GPU, burn's quantized
+    /// tensor where the pack was int8/int4).
     Float(Tensor<2>),
     /// The pack's int8/int4 codes, kept on the CPU backend (`quantized.rs`).
     Quantized(Arc<QuantizedMatrix>),
 }
 
 impl LinearWeight {
-    /// `name`'s weight as `device` runs it: the pack's integer form on the CPU backend where the
-    /// loader kept one, f32 otherwise.
+    /// `name`'s weight as `device` runs it: where the pack was int8/int4, the codes on the CPU
+    /// backend and burn's quantized tensor on a GPU (f32 where burn's blocks do not fit the row);
+    /// f32 otherwise.
     pub fn load(weights: &Weights, name: &str, device: &Device) -> Result<Self> {
         match weights.quantized(name) {
-            Some(matrix) if *device == Device::flex() => Ok(Self::Quantized(matrix)),
-            _ => Ok(Self::Float(weights.tensor2(name, device)?.transpose())),
+            Some(QuantizedWeight::Host(matrix)) => Ok(Self::from_codes(matrix, device)),
+            Some(QuantizedWeight::Device(tensor)) => Ok(Self::Float(tensor.transpose())),
+            None => Ok(Self::Float(weights.tensor2(name, device)?.transpose())),
         }
     }
 
-    /// Consecutive equal row ranges of the file's `[out, in]` (PyTorch's packed q, k, v).
-    pub fn split_rows(&self, parts: usize) -> Vec<Self> {
-        match self {
-            Self::Float(w) => {
-                let rows = w.dims()[1] / parts;
-                (0..parts).map(|p| Self::Float(w.clone().narrow(1, p * rows, rows))).collect()
+    /// `name`'s weight cut into `parts` consecutive equal row ranges of the file's `[out, in]`
+    /// (PyTorch's packed q, k, v), each as [`load`](Self::load) gives it. burn cannot slice a
+    /// quantized tensor without re-quantizing it, so the parts are cut from the host codes (the
+    /// loader keeps packed q, k, v there for a GPU too: `quant::is_packed_qkv`).
+    pub fn load_rows(weights: &Weights, name: &str, parts: usize, device: &Device) -> Result<Vec<Self>> {
+        match weights.quantized(name) {
+            Some(QuantizedWeight::Host(matrix)) => {
+                Ok(matrix.split_rows(parts).into_iter().map(|part| Self::from_codes(Arc::new(part), device)).collect())
             }
-            Self::Quantized(m) => m.split_rows(parts).into_iter().map(|m| Self::Quantized(Arc::new(m))).collect(),
+            _ => {
+                let w = match Self::load(weights, name, device)? {
+                    Self::Float(w) if is_quantized(&w) => w.dequantize(),
+                    Self::Float(w) => w,
+                    Self::Quantized(_) => unreachable!("only host codes load as Quantized"),
+                };
+                let rows = w.dims()[1] / parts;
+                Ok((0..parts).map(|p| Self::Float(w.clone().narrow(1, p * rows, rows))).collect())
+            }
         }
+    }
+
+    fn from_codes(matrix: Arc<QuantizedMatrix>, device: &Device) -> Self {
+        if *device == Device::flex() {
+            return Self::Quantized(matrix);
+        }
+        let on_device = matrix.to_device(device).unwrap_or_else(|| Tensor::from_data(TensorData::new(matrix.widen(), matrix.shape()), device));
+        Self::Float(on_device.transpose())
     }
 }
 
@@ -72,9 +93,10 @@ impl Linear {
 /// 2-D operand in place but copies it to contiguous memory for the batched (3-D) product that
 /// `burn::tensor::module::linear` asks for, so every call copied the whole weight (half the time
 /// of a browser `describe`). The GPU backend keeps `linear` (natively on lavapipe the two forms
-/// time the same).
+/// time the same) except for a quantized weight: `linear` would reshape it to 3-D, which burn
+/// does not do for block-quantized tensors.
 pub fn project<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<D> {
-    if weight.device() != Device::flex() {
+    if weight.device() != Device::flex() && !is_quantized(&weight) {
         return linear(x, weight, bias);
     }
     let mut dims = x.dims();
@@ -86,6 +108,10 @@ pub fn project<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Ten
     };
     dims[D - 1] = y.dims()[1];
     y.reshape(dims)
+}
+
+fn is_quantized(tensor: &Tensor<2>) -> bool {
+    matches!(tensor.dtype(), DType::QFloat(_))
 }
 
 /// PyTorch's `nn.LayerNorm` (eps 1e-5) over the last dimension.

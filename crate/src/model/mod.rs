@@ -74,4 +74,16 @@ pub(crate) use univid::Cache;
 pub use univid::UniVid;
 pub use video::{clip_to_frames, frames_to_clip, gaussian, patchify, time_features, tokens_to_frames, unpatchify};
 pub use weights::Weights;
+pub(crate) use weights::QuantizedWeight;
+
+/// The wgpu device the unit tests share (Vulkan; lavapipe without a GPU): burn registers the
+/// default device once per process and the tests run in parallel.
+#[cfg(all(test, feature = "wgpu"))]
+pub(crate) fn test_wgpu() -> burn::tensor::Device {
+    static WGPU: std::sync::OnceLock<burn::tensor::Device> = std::sync::OnceLock::new();
+    WGPU.get_or_init(|| {
+        burn::tensor::Device::wgpu_options().init().expect("no wgpu adapter: install mesa-vulkan-drivers (scripts/setup) for lavapipe")
+    })
+    .clone()
+}
 pub(crate) use weights::to_f32;

@@ -14,7 +14,8 @@
 use super::layers::project;
 use super::readback::read_on_cpu;
 use crate::pack::quant::{dequantize_int4, dequantize_int8, unpack_int4, INT4_BLOCK};
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
 /// From this many rows on, a product widens the weight and runs as f32: the crossovers measured
 /// in V8 (`scripts/trainer/probes/wasm_probe.sh int8_linear`); int4 unpacks each row first.
@@ -89,6 +90,33 @@ impl QuantizedMatrix {
                 Self::new(rows, self.cols, codes, scales)
             })
             .collect()
+    }
+
+    /// The matrix as burn's quantized tensor on a GPU `device`, `[rows, cols]`: the same codes
+    /// packed four (int8) or eight (int4) to a `u32` (WGSL has no 8-bit type) with f32 scales
+    /// (f16 ones need `shader-f16`); burn's matmul widens them inside its kernel, so GPU memory
+    /// holds a quarter (an eighth) of the f32 weight. burn's block scales are at most 255 wide:
+    /// an int8 row's scale is repeated over blocks of a width that divides the row (`None` when
+    /// none does — the caller widens instead).
+    pub fn to_device(&self, device: &Device) -> Option<Tensor<2>> {
+        let shape = [self.rows, self.cols];
+        let data = match &self.codes {
+            Codes::Int8(codes) => {
+                let block = (16..=240).rev().step_by(16).find(|b| self.cols % b == 0)?;
+                let scheme = quant_scheme(QuantValue::Q8S, block);
+                let scales: Vec<f32> = self.scales.iter().flat_map(|&s| std::iter::repeat_n(s, self.cols / block)).collect();
+                TensorData::quantized(codes.clone(), shape, scheme, &scales, None)
+            }
+            // burn's packed int4 is ours: two's-complement nibbles, the first value in the low
+            // bits; the scales follow the codes, one per block of 32, row-major.
+            Codes::Int4(packed) => {
+                let mut bytes = Vec::with_capacity(packed.len() + 4 * self.scales.len());
+                bytes.extend_from_slice(packed);
+                self.scales.iter().for_each(|s| bytes.extend_from_slice(&s.to_ne_bytes()));
+                TensorData::from_bytes_vec(bytes, shape, DType::QFloat(quant_scheme(QuantValue::Q4S, INT4_BLOCK)))
+            }
+        };
+        Some(Tensor::from_data(data, device))
     }
 
     /// `[.., cols] × selfᵀ + bias` → `[.., rows]` on the CPU backend.
@@ -166,6 +194,11 @@ impl QuantizedMatrix {
             Codes::Int4(v) => v[o * self.cols / 2..(o + 1) * self.cols / 2].iter().flat_map(|&b| unpack_int4(b)).collect::<Vec<i8>>().into(),
         }
     }
+}
+
+/// Symmetric codes packed in `u32`s, f32 scales per `block` inputs.
+fn quant_scheme(value: QuantValue, block: usize) -> QuantScheme {
+    QuantScheme::default().with_value(value).with_store(QuantStore::PackedU32(0)).per_block([block as u8], ScaleDtype::F32)
 }
 
 /// A row as integers in ±8191 and the scale that maps them back.
@@ -247,6 +280,35 @@ mod tests {
                             let exact: f64 = row.iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>() + bias[o] as f64;
                             let weight_sum: f64 = w.iter().map(|v| v.abs() as f64).sum();
                             let tolerance = if count >= m.widen_from_rows() { 1e-6 * weight_sum * largest + 1e-5 } else { weight_sum * largest / 16382.0 + 1e-5 };
+                            let got = y[t * rows + o] as f64;
+                            assert!((got - exact).abs() <= tolerance, "{rows}x{cols} {count} rows: [{t}, {o}] {got} vs {exact}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// burn's quantized matmul on wgpu (lavapipe without a GPU) against the widened weight: the
+    /// codes and scales must arrive as they are (a wrong nibble order or scale layout is off by
+    /// whole steps), for one row (a decoding step) and many.
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn gpu_quantized_tensors_multiply_as_the_widened_weight() {
+        let device = crate::model::test_wgpu();
+        for (rows, cols) in [(96, 64), (40, 2080), (300, 160)] {
+            for m in matrices(rows, cols) {
+                let weight = m.to_device(&device).expect("cols divisible by 16");
+                assert!(matches!(weight.dtype(), DType::QFloat(_)), "{:?}", weight.dtype());
+                let wide = m.widen();
+                for count in [1, 5, 70] {
+                    let x = values(count * cols, count);
+                    let y = read_on_cpu(Tensor::<2>::from_data(TensorData::new(x.clone(), [count, cols]), &device).matmul(weight.clone().transpose()));
+                    for t in 0..count {
+                        for o in 0..rows {
+                            let w = &wide[o * cols..(o + 1) * cols];
+                            let exact: f64 = x[t * cols..(t + 1) * cols].iter().zip(w).map(|(a, b)| *a as f64 * *b as f64).sum();
+                            let tolerance = 1e-5 * w.iter().map(|v| v.abs() as f64).sum::<f64>() * 3.0 + 1e-5;
                             let got = y[t * rows + o] as f64;
                             assert!((got - exact).abs() <= tolerance, "{rows}x{cols} {count} rows: [{t}, {o}] {got} vs {exact}");
                         }

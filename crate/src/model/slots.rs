@@ -58,10 +58,10 @@ struct CrossAttention {
 
 impl CrossAttention {
     fn load(weights: &Weights, name: &str, heads: usize, device: &Device) -> Result<Self> {
-        let w = LinearWeight::load(weights, &format!("{name}.in_proj_weight"), device)?;
+        let w = LinearWeight::load_rows(weights, &format!("{name}.in_proj_weight"), 3, device)?;
         let b = weights.tensor1(&format!("{name}.in_proj_bias"), device)?;
         let d = b.dims()[0] / 3;
-        let projections = w.split_rows(3).into_iter().enumerate().map(|(i, w)| Linear::new(w, b.clone().narrow(0, i * d, d))).collect();
+        let projections = w.into_iter().enumerate().map(|(i, w)| Linear::new(w, b.clone().narrow(0, i * d, d))).collect();
         Ok(Self { projections, out: Linear::load(weights, &format!("{name}.out_proj"), device)?, heads })
     }
 

@@ -17,9 +17,18 @@ pub struct Weights {
     /// Tensors already on a device, flattened (the streaming loader uploads each one as soon as
     /// it is decoded so the host never holds a whole checkpoint).
     on_device: HashMap<String, (Vec<usize>, Tensor<1>)>,
-    /// Matrix weights still in the pack's integer form (the CPU backend multiplies them as they
-    /// are; any other use widens them).
-    quantized: HashMap<String, Arc<QuantizedMatrix>>,
+    /// Matrix weights still in the pack's integer form (linear layers multiply them as they are;
+    /// any other use widens them).
+    quantized: HashMap<String, QuantizedWeight>,
+}
+
+/// A matrix weight in the pack's integer form.
+#[derive(Clone, Debug)]
+pub(crate) enum QuantizedWeight {
+    /// On the host, for the CPU backend's own kernels (`quantized.rs`).
+    Host(Arc<QuantizedMatrix>),
+    /// burn's quantized tensor on a GPU device, `[out, in]` ([`QuantizedMatrix::to_device`]).
+    Device(Tensor<2>),
 }
 
 impl Weights {
@@ -104,7 +113,7 @@ impl Weights {
     pub(crate) fn from_parts(
         tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
         on_device: HashMap<String, (Vec<usize>, Tensor<1>)>,
-        quantized: HashMap<String, Arc<QuantizedMatrix>>,
+        quantized: HashMap<String, QuantizedWeight>,
     ) -> Self {
         Self { tensors, on_device, quantized }
     }
@@ -114,7 +123,7 @@ impl Weights {
     }
 
     /// The integer form of a matrix weight, where the pack had one and the loader kept it.
-    pub(crate) fn quantized(&self, name: &str) -> Option<Arc<QuantizedMatrix>> {
+    pub(crate) fn quantized(&self, name: &str) -> Option<QuantizedWeight> {
         self.quantized.get(name).cloned()
     }
 
@@ -125,7 +134,11 @@ impl Weights {
             return Ok(flat.clone().reshape(dims));
         }
         let (shape, values) = match self.quantized.get(name) {
-            Some(matrix) => (matrix.shape().to_vec(), matrix.widen()),
+            Some(QuantizedWeight::Device(matrix)) => {
+                let dims: [usize; D] = matrix.dims().as_slice().try_into().map_err(|_| rank_error(name, &matrix.dims(), D))?;
+                return Ok(matrix.clone().dequantize().reshape(dims));
+            }
+            Some(QuantizedWeight::Host(matrix)) => (matrix.shape().to_vec(), matrix.widen()),
             None => self.get(name).map(|(shape, values)| (shape.clone(), values.clone()))?,
         };
         let dims: [usize; D] = shape.as_slice().try_into().map_err(|_| rank_error(name, &shape, D))?;
@@ -146,8 +159,8 @@ impl Weights {
     /// A host tensor's values (a quantized matrix widened).
     pub fn values(&self, name: &str) -> Result<Cow<'_, [f32]>> {
         match self.quantized.get(name) {
-            Some(matrix) => Ok(matrix.widen().into()),
-            None => Ok(self.get(name)?.1.as_slice().into()),
+            Some(QuantizedWeight::Host(matrix)) => Ok(matrix.widen().into()),
+            _ => Ok(self.get(name)?.1.as_slice().into()),
         }
     }
 

@@ -6,10 +6,10 @@
 //! so a bad shard changes nothing and can be retried.
 
 use super::manifest::{Group, Manifest, TensorEntry};
-use super::quant::Scheme;
+use super::quant::{is_packed_qkv, Scheme};
 use super::{sha256_hex, PackError, Result};
 use crate::model::quantized::{Codes, QuantizedMatrix};
-use crate::model::{to_f32, ModelError, Weights};
+use crate::model::{to_f32, ModelError, QuantizedWeight, Weights};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
@@ -25,9 +25,9 @@ pub struct Loader {
     /// With a device, each decoded tensor is uploaded at once and its host copy dropped.
     device: Option<Device>,
     uploaded: HashMap<String, (Vec<usize>, Tensor<1>)>,
-    /// Int8/int4 matrices stay in their packed form on the host and the CPU backend; only a GPU
-    /// device gets them widened to f32 (in its own memory).
-    quantized: HashMap<String, Arc<QuantizedMatrix>>,
+    /// Int8/int4 matrices stay in their packed form: on the host for the CPU backend, as burn's
+    /// quantized tensors on a GPU device.
+    quantized: HashMap<String, QuantizedWeight>,
     decoded: usize,
     taken: Vec<Group>,
 }
@@ -74,20 +74,29 @@ impl Loader {
         self.decoded += decoded.len();
         for (tensor, shape, values) in decoded {
             // The GPU backend's fusion queue keeps an upload's host bytes until it runs: flushed
-            // after each tensor, the wasm heap holds one widened tensor at a time (the `large` int8
-            // pack on WebGPU: heap after load 0.68× its packed bytes unflushed, 0.15× flushed).
+            // after each tensor, the wasm heap holds one tensor's bytes at a time (the `large` int8
+            // pack on WebGPU, widened: heap after load 0.68× its packed bytes unflushed, 0.15× flushed).
+            let flushed = |device: &Device| device.flush().map_err(|e| ModelError::Backend(format!("{e:?}")));
             let upload = |values: Vec<f32>, device: &Device| -> Result<(Vec<usize>, Tensor<1>)> {
                 let n = values.len();
                 let tensor = Tensor::from_data(TensorData::new(values, [n]), device);
-                device.flush().map_err(|e| ModelError::Backend(format!("{e:?}")))?;
+                flushed(device)?;
                 Ok((shape.clone(), tensor))
             };
             match (values, &self.device) {
-                (Decoded::Quantized(matrix), Some(device)) if *device != Device::flex() => {
-                    self.uploaded.insert(tensor, upload(matrix.widen(), device)?);
-                }
+                // Packed q, k, v stay on the host until the model cuts them (burn cannot slice a
+                // quantized tensor without re-quantizing it).
+                (Decoded::Quantized(matrix), Some(device)) if *device != Device::flex() && !is_packed_qkv(&tensor) => match matrix.to_device(device) {
+                    Some(on_device) => {
+                        flushed(device)?;
+                        self.quantized.insert(tensor, QuantizedWeight::Device(on_device));
+                    }
+                    None => {
+                        self.uploaded.insert(tensor, upload(matrix.widen(), device)?);
+                    }
+                },
                 (Decoded::Quantized(matrix), _) => {
-                    self.quantized.insert(tensor, Arc::new(matrix));
+                    self.quantized.insert(tensor, QuantizedWeight::Host(Arc::new(matrix)));
                 }
                 (Decoded::Float(values), Some(device)) if values.len() > HOST_COPY_MAX => {
                     self.uploaded.insert(tensor, upload(values, device)?);

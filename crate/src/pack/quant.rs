@@ -36,8 +36,7 @@ impl Scheme {
     /// quantized (embeddings, norms, biases, positions, gates and convolutions stay f16, they are
     /// small and sensitive), and int4 needs whole blocks per row.
     pub fn for_tensor(self, name: &str, shape: &[usize]) -> Self {
-        // `in_proj_weight`: PyTorch's packed q, k, v of the slot decoder's attention.
-        let weight = name.ends_with(".weight") || name.ends_with(".in_proj_weight");
+        let weight = name.ends_with(".weight") || is_packed_qkv(name);
         let matmul_weight = shape.len() == 2 && weight && !name.contains("emb") && !name.contains("gate");
         match self {
             Self::F32 => Self::F32,
@@ -55,6 +54,11 @@ impl Scheme {
             _ => None,
         }
     }
+}
+
+/// PyTorch's packed q, k, v of the slot decoder's attention, which the model cuts by rows.
+pub fn is_packed_qkv(name: &str) -> bool {
+    name.ends_with(".in_proj_weight")
 }
 
 fn f16_scale(max_abs: f32, levels: f32) -> f32 {

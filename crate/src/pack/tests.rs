@@ -200,3 +200,48 @@ fn a_streaming_load_answers_understanding_first_then_generates_in_any_arrival_or
     assert!(status.understand_ready && status.generate_ready);
     assert_eq!(status.groups_ready, vec!["core", "understand", "generate"]);
 }
+
+/// On a GPU the loader uploads int8/int4 matrices as burn's quantized tensors (no f32 copy) and
+/// the model answers as it does from the same pack on the CPU backend.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_pack_streamed_to_a_gpu_keeps_its_matrices_quantized_and_answers_as_on_the_cpu() {
+    use crate::data::Clip;
+    use crate::model::{QuantizedWeight, UniVid};
+    use burn::tensor::{DType, Device};
+    let gpu = crate::model::test_wgpu();
+    for scheme in [Scheme::Int8, Scheme::Int4] {
+        let (_, packed) = tiny_pack(scheme, 1 << 20);
+        let text = serde_json::to_vec(&packed.manifest).unwrap();
+        let load = |device: &Device| {
+            let mut loader = Loader::streaming_to(Manifest::parse(&text).unwrap(), device.clone());
+            for (i, (_, bytes)) in packed.shards.iter().enumerate() {
+                loader.add_shard(i, bytes).unwrap();
+            }
+            loader.take(&Group::ALL).unwrap()
+        };
+        let on_gpu = load(&gpu);
+        let quantized_names: Vec<&String> = packed.manifest.tensors.iter().filter(|(_, e)| e.quant == scheme).map(|(n, _)| n).collect();
+        assert!(quantized_names.len() > 10, "{scheme:?}: {} quantized matrices", quantized_names.len());
+        // burn's blocks must divide the row: rows of a multiple of 16 inputs go up quantized,
+        // others widened; packed q, k, v wait on the host for the model to cut them.
+        for name in quantized_names {
+            match (on_gpu.quantized(name), packed.manifest.tensors[name].shape[1] % 16) {
+                (Some(QuantizedWeight::Host(_)), _) if quant::is_packed_qkv(name) => {}
+                (Some(QuantizedWeight::Device(t)), 0) => assert!(matches!(t.dtype(), DType::QFloat(_)), "{name}: {:?}", t.dtype()),
+                (None, 1..) => assert!(on_gpu.contains(name), "{name}"),
+                (other, _) => panic!("{scheme:?} {name}: {other:?}"),
+            }
+        }
+        let pixels = (0..20 * 64 * 64).map(|i| if (i % 64 + 2 * (i / 4096)) % 16 < 5 && (i / 64) % 9 < 6 { 255 } else { 0 }).collect();
+        let clip = Clip::new(20, 64, 64, pixels).unwrap();
+        let gpu_model = UniVid::load(ModelConfig::tiny(), &on_gpu, &gpu).unwrap();
+        let cpu_model = UniVid::load(ModelConfig::tiny(), &load(&Device::flex()), &Device::flex()).unwrap();
+        let a = pollster::block_on(gpu_model.classify(&clip)).unwrap();
+        let b = pollster::block_on(cpu_model.classify(&clip)).unwrap();
+        let worst = a.digit_probabilities.iter().zip(&b.digit_probabilities).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-3, "{scheme:?}: digit probabilities differ by {worst}");
+        let describe = |model: &UniVid| pollster::block_on(model.describe(&clip, Default::default())).unwrap().text;
+        assert_eq!(describe(&gpu_model), describe(&cpu_model), "{scheme:?}");
+    }
+}
