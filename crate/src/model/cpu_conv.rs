@@ -17,9 +17,11 @@ use super::readback::read_on_cpu;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::{Arc, OnceLock};
 
-/// At most this many values (f32) in a convolution's buffers at once: 8 MB. The glyph U-Net's four
-/// glyphs fit in one part; a clip's 20 frames at 32×32 (the slot head's features) take several.
-const CHUNK_VALUES: usize = 1 << 21;
+/// At most this many values (f32) in a convolution's buffers at once: 2 MB. A clip's 20 frames at
+/// 32×32 (the slot head's features) and the glyph U-Net's widest layers go through in several
+/// parts; at 8 MB the shipped model's wasm heap peaked 3.5 MiB (text→video) and 4.1 MiB
+/// (continue) higher, for no speed (`scripts/trainer/probes/heap_by_task.mjs`, `scripts/bench`).
+const CHUNK_VALUES: usize = 1 << 19;
 
 /// A Winograd algorithm by its 1-D matrices: a kernel of `T` taps → `P` points (G), a window of `W`
 /// inputs → `P` points (Bᵀ), `P` products → `Q` outputs (Aᵀ, outputs in place order). Blocks of
