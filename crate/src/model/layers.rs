@@ -17,52 +17,42 @@ pub struct Linear {
 
 #[derive(Clone, Debug)]
 pub enum LinearWeight {
-    /// `[in, out]`: the transposed view of the file's `[out, in]` (on a GPU, burn's quantized
-    /// tensor where the pack was int8/int4).
-    Float(Tensor<2>),
-    /// The pack's int8/int4 codes, kept on the CPU backend (`quantized.rs`).
-    Quantized(Arc<QuantizedMatrix>),
+    /// `[in, out]`: the transposed view of the file's `[out, in]`; f32, or on a GPU burn's
+    /// quantized tensor where the pack was int8/int4.
+    Tensor(Tensor<2>),
+    /// The pack's int8/int4 codes, multiplied by the CPU backend's own kernels (`quantized.rs`).
+    Codes(Arc<QuantizedMatrix>),
 }
 
 impl LinearWeight {
     /// `name`'s weight as `device` runs it: where the pack was int8/int4, the codes on the CPU
-    /// backend and burn's quantized tensor on a GPU (f32 where burn's blocks do not fit the row);
-    /// f32 otherwise.
+    /// backend and burn's quantized tensor on a GPU; f32 otherwise.
     pub fn load(weights: &Weights, name: &str, device: &Device) -> Result<Self> {
         match weights.quantized(name) {
-            Some(QuantizedWeight::Host(matrix)) => Ok(Self::from_codes(matrix, device)),
-            Some(QuantizedWeight::Device(tensor)) => Ok(Self::Float(tensor.transpose())),
-            None => Ok(Self::Float(weights.tensor2(name, device)?.transpose())),
+            Some(QuantizedWeight::Codes(matrix)) => Ok(Self::from_codes(matrix, device)),
+            Some(QuantizedWeight::OnDevice(tensor)) => Ok(Self::Tensor(tensor.transpose())),
+            None => Ok(Self::Tensor(weights.tensor2(name, device)?.transpose())),
         }
     }
 
     /// `name`'s weight cut into `parts` consecutive equal row ranges of the file's `[out, in]`
     /// (PyTorch's packed q, k, v), each as [`load`](Self::load) gives it. burn cannot slice a
-    /// quantized tensor without re-quantizing it, so the parts are cut from the host codes (the
-    /// loader keeps packed q, k, v there for a GPU too: `quant::is_packed_qkv`).
+    /// quantized tensor without re-quantizing it, so the parts are cut from the codes (the loader
+    /// keeps packed q, k, v on the host for a GPU too: `quant::is_packed_qkv`).
     pub fn load_rows(weights: &Weights, name: &str, parts: usize, device: &Device) -> Result<Vec<Self>> {
-        match weights.quantized(name) {
-            Some(QuantizedWeight::Host(matrix)) => {
-                Ok(matrix.split_rows(parts).into_iter().map(|part| Self::from_codes(Arc::new(part), device)).collect())
-            }
-            _ => {
-                let w = match Self::load(weights, name, device)? {
-                    Self::Float(w) if is_quantized(&w) => w.dequantize(),
-                    Self::Float(w) => w,
-                    Self::Quantized(_) => unreachable!("only host codes load as Quantized"),
-                };
-                let rows = w.dims()[1] / parts;
-                Ok((0..parts).map(|p| Self::Float(w.clone().narrow(1, p * rows, rows))).collect())
-            }
+        if let Some(QuantizedWeight::Codes(matrix)) = weights.quantized(name) {
+            return Ok(matrix.split_rows(parts).into_iter().map(|part| Self::from_codes(Arc::new(part), device)).collect());
         }
+        let w = weights.tensor2(name, device)?.transpose();
+        let rows = w.dims()[1] / parts;
+        Ok((0..parts).map(|p| Self::Tensor(w.clone().narrow(1, p * rows, rows))).collect())
     }
 
     fn from_codes(matrix: Arc<QuantizedMatrix>, device: &Device) -> Self {
-        if *device == Device::flex() {
-            return Self::Quantized(matrix);
+        match *device == Device::flex() {
+            true => Self::Codes(matrix),
+            false => Self::Tensor(matrix.to_device(device).transpose()),
         }
-        let on_device = matrix.to_device(device).unwrap_or_else(|| Tensor::from_data(TensorData::new(matrix.widen(), matrix.shape()), device));
-        Self::Float(on_device.transpose())
     }
 }
 
@@ -82,8 +72,8 @@ impl Linear {
     /// `[.., in]` → `[.., out]`
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match &self.weight {
-            LinearWeight::Float(weight) => project(x, weight.clone(), Some(self.bias.clone())),
-            LinearWeight::Quantized(matrix) => matrix.project(x, self.bias.clone()),
+            LinearWeight::Tensor(weight) => project(x, weight.clone(), Some(self.bias.clone())),
+            LinearWeight::Codes(matrix) => matrix.project(x, self.bias.clone()),
         }
     }
 }
@@ -93,8 +83,8 @@ impl Linear {
 /// 2-D operand in place but copies it to contiguous memory for the batched (3-D) product that
 /// `burn::tensor::module::linear` asks for, so every call copied the whole weight (half the time
 /// of a browser `describe`). The GPU backend keeps `linear` (natively on lavapipe the two forms
-/// time the same) except for a quantized weight: `linear` would reshape it to 3-D, which burn
-/// does not do for block-quantized tensors.
+/// time the same) except for a quantized weight, which gets the one 2-D product too: the form its
+/// tests check (`quantized.rs`), where `linear` may broadcast the weight to a batched product.
 pub fn project<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<D> {
     if weight.device() != Device::flex() && !is_quantized(&weight) {
         return linear(x, weight, bias);
@@ -170,6 +160,41 @@ fn erf(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// On a GPU the codes go up as burn's quantized tensors, the packed q, k, v as three of them,
+    /// and each multiplies as its rows of the widened weight.
+    #[cfg(feature = "wgpu")]
+    #[test]
+    fn gpu_weights_load_quantized_whole_and_by_rows() {
+        use crate::model::quantized::Codes;
+        use crate::pack::quant::quantize_int8;
+        use std::collections::HashMap;
+        let gpu = crate::model::test_wgpu();
+        let (rows, cols) = (96, 64);
+        let w: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0).collect();
+        let (codes, scales) = quantize_int8(&w, cols);
+        let matrix = Arc::new(QuantizedMatrix::new(rows, cols, Codes::Int8(codes), scales));
+        let wide = matrix.widen();
+        let quantized = ["a.weight", "b.in_proj_weight"].map(|n| (n.to_string(), QuantizedWeight::Codes(matrix.clone()))).into();
+        let weights = Weights::from_parts(HashMap::new(), HashMap::new(), quantized);
+        let x: Vec<f32> = (0..2 * cols).map(|i| (i % 7) as f32 - 3.0).collect();
+        let product = |weight: &LinearWeight| match weight {
+            LinearWeight::Tensor(t) => {
+                assert!(is_quantized(t), "{:?}", t.dtype());
+                crate::model::readback::read_on_cpu(Tensor::<2>::from_data(TensorData::new(x.clone(), [2, cols]), &gpu).matmul(t.clone()))
+            }
+            LinearWeight::Codes(_) => panic!("host codes on a GPU"),
+        };
+        let expected = |first: usize, count: usize| -> Vec<f32> {
+            (0..2).flat_map(|t| (first..first + count).map(move |o| (t, o))).map(|(t, o)| (0..cols).map(|i| x[t * cols + i] * wide[o * cols + i]).sum()).collect()
+        };
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-3);
+        assert!(close(&product(&LinearWeight::load(&weights, "a.weight", &gpu).unwrap()), &expected(0, rows)));
+        let parts = LinearWeight::load_rows(&weights, "b.in_proj_weight", 3, &gpu).unwrap();
+        for (p, part) in parts.iter().enumerate() {
+            assert!(close(&product(part), &expected(p * 32, 32)), "part {p}");
+        }
+    }
 
     #[test]
     fn erf_matches_the_reference_to_a_few_ulp() {

@@ -76,6 +76,8 @@ pub use video::{clip_to_frames, frames_to_clip, gaussian, patchify, time_feature
 pub use weights::Weights;
 pub(crate) use weights::QuantizedWeight;
 
+pub(crate) use weights::to_f32;
+
 /// The wgpu device the unit tests share (Vulkan; lavapipe without a GPU): burn registers the
 /// default device once per process and the tests run in parallel.
 #[cfg(all(test, feature = "wgpu"))]
@@ -86,4 +88,3 @@ pub(crate) fn test_wgpu() -> burn::tensor::Device {
     })
     .clone()
 }
-pub(crate) use weights::to_f32;

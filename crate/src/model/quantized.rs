@@ -1,6 +1,7 @@
-//! Matrix weights kept in the pack's integer form on the CPU backend: int8 with one scale per
-//! output row, or int4 (two per byte) with one scale per block of 32 inputs (`pack/quant.rs`).
-//! They take a quarter (an eighth) of the memory of f32 weights, and multiply two ways:
+//! Matrix weights kept in the pack's integer form: int8 with one scale per output row, or int4 (two
+//! per byte) with one scale per block of 32 inputs (`pack/quant.rs`). They take a quarter (an
+//! eighth) of the memory of f32 weights. On a GPU they become burn's quantized tensors
+//! ([`QuantizedMatrix::to_device`]); on the CPU backend they stay here and multiply two ways:
 //!
 //! - Many rows (a whole clip's tokens): the weight is widened to f32 for the call and multiplied
 //!   with burn's `gemm`; the widened values are exactly those a load-time dequantization made, so
@@ -15,7 +16,7 @@ use super::layers::project;
 use super::readback::read_on_cpu;
 use crate::pack::quant::{dequantize_int4, dequantize_int8, unpack_int4, INT4_BLOCK};
 use burn::tensor::quantization::{QuantScheme, QuantStore, QuantValue, ScaleDtype};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Bytes, DType, Device, Tensor, TensorData};
 
 /// From this many rows on, a product widens the weight and runs as f32: the crossovers measured
 /// in V8 (`scripts/trainer/probes/wasm_probe.sh int8_linear`); int4 unpacks each row first.
@@ -92,31 +93,31 @@ impl QuantizedMatrix {
             .collect()
     }
 
-    /// The matrix as burn's quantized tensor on a GPU `device`, `[rows, cols]`: the same codes
+    /// The matrix on a GPU `device`, `[rows, cols]`: burn's quantized tensor of the same codes,
     /// packed four (int8) or eight (int4) to a `u32` (WGSL has no 8-bit type) with f32 scales
-    /// (f16 ones need `shader-f16`); burn's matmul widens them inside its kernel, so GPU memory
-    /// holds a quarter (an eighth) of the f32 weight. burn's block scales are at most 255 wide:
-    /// an int8 row's scale is repeated over blocks of a width that divides the row (`None` when
-    /// none does — the caller widens instead).
-    pub fn to_device(&self, device: &Device) -> Option<Tensor<2>> {
+    /// (f16 ones need `shader-f16`). burn's matmul widens them inside its kernel, so GPU memory
+    /// holds a quarter (an eighth) of the f32 weight. Its block scales are at most 255 wide and a
+    /// block a multiple of 16 (its matmul loads 4 words of 4 codes): an int8 row's one scale is
+    /// repeated over blocks of a width that divides the row; a row no such width divides goes up
+    /// widened to f32.
+    pub fn to_device(&self, device: &Device) -> Tensor<2> {
         let shape = [self.rows, self.cols];
         let data = match &self.codes {
-            Codes::Int8(codes) => {
-                let block = (16..=240).rev().step_by(16).find(|b| self.cols % b == 0)?;
-                let scheme = quant_scheme(QuantValue::Q8S, block);
-                let scales: Vec<f32> = self.scales.iter().flat_map(|&s| std::iter::repeat_n(s, self.cols / block)).collect();
-                TensorData::quantized(codes.clone(), shape, scheme, &scales, None)
-            }
+            Codes::Int8(codes) => match (16..=240).rev().step_by(16).find(|b| self.cols % b == 0) {
+                Some(block) => {
+                    let scales = self.scales.iter().flat_map(|&s| std::iter::repeat_n(s, self.cols / block));
+                    let scheme = quant_scheme(QuantValue::Q8S, block);
+                    burn_packed(bytemuck::cast_slice(codes), (scales, self.rows * self.cols / block), shape, scheme)
+                }
+                None => TensorData::new(self.widen(), shape),
+            },
             // burn's packed int4 is ours: two's-complement nibbles, the first value in the low
-            // bits; the scales follow the codes, one per block of 32, row-major.
+            // bits; one scale per block of 32, row-major (the manifest refuses other widths).
             Codes::Int4(packed) => {
-                let mut bytes = Vec::with_capacity(packed.len() + 4 * self.scales.len());
-                bytes.extend_from_slice(packed);
-                self.scales.iter().for_each(|s| bytes.extend_from_slice(&s.to_ne_bytes()));
-                TensorData::from_bytes_vec(bytes, shape, DType::QFloat(quant_scheme(QuantValue::Q4S, INT4_BLOCK)))
+                burn_packed(packed, (self.scales.iter().copied(), self.scales.len()), shape, quant_scheme(QuantValue::Q4S, INT4_BLOCK))
             }
         };
-        Some(Tensor::from_data(data, device))
+        Tensor::from_data(data, device)
     }
 
     /// `[.., cols] × selfᵀ + bias` → `[.., rows]` on the CPU backend.
@@ -199,6 +200,16 @@ impl QuantizedMatrix {
 /// Symmetric codes packed in `u32`s, f32 scales per `block` inputs.
 fn quant_scheme(value: QuantValue, block: usize) -> QuantScheme {
     QuantScheme::default().with_value(value).with_store(QuantStore::PackedU32(0)).per_block([block as u8], ScaleDtype::F32)
+}
+
+/// burn's packed layout — the code bytes as little-endian `u32` words, then the f32 scales — in
+/// one buffer of the exact size: built as words, because burn copies a byte vector again to align
+/// it, and `TensorData::quantized` doubles its buffer to append the scales (wasm memory only grows).
+fn burn_packed(code_bytes: &[u8], (scales, count): (impl Iterator<Item = f32>, usize), shape: [usize; 2], scheme: QuantScheme) -> TensorData {
+    let mut words = Vec::with_capacity(code_bytes.len() / 4 + count);
+    words.extend(code_bytes.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    words.extend(scales.map(f32::to_bits));
+    TensorData::from_bytes(Bytes::from_elems(words), shape, DType::QFloat(scheme))
 }
 
 /// A row as integers in ±8191 and the scale that maps them back.
@@ -296,10 +307,12 @@ mod tests {
     #[test]
     fn gpu_quantized_tensors_multiply_as_the_widened_weight() {
         let device = crate::model::test_wgpu();
-        for (rows, cols) in [(96, 64), (40, 2080), (300, 160)] {
-            for m in matrices(rows, cols) {
-                let weight = m.to_device(&device).expect("cols divisible by 16");
-                assert!(matches!(weight.dtype(), DType::QFloat(_)), "{:?}", weight.dtype());
+        // The last: no block width fits, the row goes up widened.
+        for (rows, cols) in [(96, 64), (40, 2080), (300, 160), (8, 24)] {
+            for m in matrices(rows, cols).into_iter().filter(|m| matches!(m.codes, Codes::Int8(_)) || cols % INT4_BLOCK == 0) {
+                let weight = m.to_device(&device);
+                let quantized = cols % 16 == 0;
+                assert_eq!(matches!(weight.dtype(), DType::QFloat(_)), quantized, "{rows}x{cols}: {:?}", weight.dtype());
                 let wide = m.widen();
                 for count in [1, 5, 70] {
                     let x = values(count * cols, count);

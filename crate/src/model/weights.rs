@@ -4,7 +4,7 @@
 use super::config::ModelConfig;
 use super::error::{ModelError, Result};
 use super::quantized::QuantizedMatrix;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use safetensors::{Dtype, SafeTensors};
 use std::borrow::Cow;
@@ -22,13 +22,15 @@ pub struct Weights {
     quantized: HashMap<String, QuantizedWeight>,
 }
 
-/// A matrix weight in the pack's integer form.
+/// A matrix weight the pack stored as int8/int4.
 #[derive(Clone, Debug)]
 pub(crate) enum QuantizedWeight {
-    /// On the host, for the CPU backend's own kernels (`quantized.rs`).
-    Host(Arc<QuantizedMatrix>),
-    /// burn's quantized tensor on a GPU device, `[out, in]` ([`QuantizedMatrix::to_device`]).
-    Device(Tensor<2>),
+    /// The codes on the host: the CPU backend multiplies them (`quantized.rs`); a GPU gets them
+    /// when the model loads.
+    Codes(Arc<QuantizedMatrix>),
+    /// Already on a GPU, `[out, in]`: burn's quantized tensor, or f32 where burn's blocks do not
+    /// fit the row ([`QuantizedMatrix::to_device`]).
+    OnDevice(Tensor<2>),
 }
 
 impl Weights {
@@ -134,11 +136,12 @@ impl Weights {
             return Ok(flat.clone().reshape(dims));
         }
         let (shape, values) = match self.quantized.get(name) {
-            Some(QuantizedWeight::Device(matrix)) => {
+            Some(QuantizedWeight::OnDevice(matrix)) => {
                 let dims: [usize; D] = matrix.dims().as_slice().try_into().map_err(|_| rank_error(name, &matrix.dims(), D))?;
-                return Ok(matrix.clone().dequantize().reshape(dims));
+                let matrix = if matches!(matrix.dtype(), DType::QFloat(_)) { matrix.clone().dequantize() } else { matrix.clone() };
+                return Ok(matrix.reshape(dims));
             }
-            Some(QuantizedWeight::Host(matrix)) => (matrix.shape().to_vec(), matrix.widen()),
+            Some(QuantizedWeight::Codes(matrix)) => (matrix.shape().to_vec(), matrix.widen()),
             None => self.get(name).map(|(shape, values)| (shape.clone(), values.clone()))?,
         };
         let dims: [usize; D] = shape.as_slice().try_into().map_err(|_| rank_error(name, &shape, D))?;
@@ -159,8 +162,9 @@ impl Weights {
     /// A host tensor's values (a quantized matrix widened).
     pub fn values(&self, name: &str) -> Result<Cow<'_, [f32]>> {
         match self.quantized.get(name) {
-            Some(QuantizedWeight::Host(matrix)) => Ok(matrix.widen().into()),
-            _ => Ok(self.get(name)?.1.as_slice().into()),
+            Some(QuantizedWeight::Codes(matrix)) => Ok(matrix.widen().into()),
+            Some(QuantizedWeight::OnDevice(_)) => Err(ModelError::Backend(format!("weights: '{name}' is on a GPU, not on the host"))),
+            None => Ok(self.get(name)?.1.as_slice().into()),
         }
     }
 
