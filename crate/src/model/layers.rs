@@ -100,7 +100,8 @@ pub fn project<const D: usize>(x: Tensor<D>, weight: Tensor<2>, bias: Option<Ten
     y.reshape(dims)
 }
 
-fn is_quantized(tensor: &Tensor<2>) -> bool {
+/// Whether a weight is burn's quantized tensor (GPU backends only: `QuantizedMatrix::to_device`).
+pub(crate) fn is_quantized(tensor: &Tensor<2>) -> bool {
     matches!(tensor.dtype(), DType::QFloat(_))
 }
 

@@ -3,8 +3,9 @@
 
 use super::config::ModelConfig;
 use super::error::{ModelError, Result};
+use super::layers::is_quantized;
 use super::quantized::QuantizedMatrix;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use safetensors::{Dtype, SafeTensors};
 use std::borrow::Cow;
@@ -138,7 +139,7 @@ impl Weights {
         let (shape, values) = match self.quantized.get(name) {
             Some(QuantizedWeight::OnDevice(matrix)) => {
                 let dims: [usize; D] = matrix.dims().as_slice().try_into().map_err(|_| rank_error(name, &matrix.dims(), D))?;
-                let matrix = if matches!(matrix.dtype(), DType::QFloat(_)) { matrix.clone().dequantize() } else { matrix.clone() };
+                let matrix = if is_quantized(matrix) { matrix.clone().dequantize() } else { matrix.clone() };
                 return Ok(matrix.reshape(dims));
             }
             Some(QuantizedWeight::Codes(matrix)) => (matrix.shape().to_vec(), matrix.widen()),
